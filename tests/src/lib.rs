@@ -1,0 +1,1 @@
+//! Test support: the broker harness shared by the integration tests.
