@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::shim::{DecodeError, EncodeError, ErrorCode, VersionRange};
+use klamm_protocol::{DecodeError, EncodeError, ErrorCode, VersionRange};
 
 use crate::conn::FrameError;
 
@@ -179,6 +179,14 @@ pub enum Error {
         /// The broker.
         broker: String,
         /// Why (unknown CA, name mismatch, ...).
+        reason: String,
+    },
+    /// The request cannot be routed as asked.
+    #[error("cannot route {api}: {reason}")]
+    Routing {
+        /// The API's name.
+        api: &'static str,
+        /// Why, and what to do instead.
         reason: String,
     },
     /// Metadata does not (yet) know what was asked for.

@@ -3,10 +3,14 @@
 pub use klamm_protocol as protocol;
 
 pub mod backoff;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod metadata;
 pub mod retry;
-mod shim;
 
+pub use client::{Client, CoordinatorKey, Target};
+pub use config::ClientConfig;
+pub use conn::{BrokerAddr, ConnKind, Connection};
 pub use error::{Error, ErrorContext, Result};

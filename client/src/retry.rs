@@ -2,7 +2,7 @@
 //! retrying, and what to refresh first. Each case carries its reason so logs and
 //! reviewers can see why.
 
-use crate::shim::ErrorCode;
+use klamm_protocol::ErrorCode;
 
 use crate::error::Error;
 
@@ -79,6 +79,7 @@ pub fn classify(err: &Error) -> RetryAdvice {
         Error::Broker { code, .. } => classify_code(*code),
         Error::Authentication { .. } => fatal("wrong credentials stay wrong; retrying would only lock the account"),
         Error::Tls { .. } => fatal("certificate problems need an operator"),
+        Error::Routing { .. } => fatal("the request needs an explicit target"),
         Error::MetadataMissing { .. } => stale_metadata("the cluster may not have propagated it yet"),
         Error::Closed => fatal("the client was shut down"),
     }

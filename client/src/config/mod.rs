@@ -18,7 +18,7 @@
 //! ```
 
 mod properties;
-mod security;
+pub(crate) mod security;
 
 use std::time::Duration;
 

@@ -77,6 +77,25 @@ pub(crate) struct DriverHandle {
     broker: Arc<str>,
 }
 
+/// A handle that does not keep the driver alive (for background tasks).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakDriverHandle {
+    requests: mpsc::WeakSender<Command>,
+    control: mpsc::WeakUnboundedSender<Control>,
+    broker: Arc<str>,
+}
+
+impl WeakDriverHandle {
+    /// The handle, if any strong handle still exists.
+    pub(crate) fn upgrade(&self) -> Option<DriverHandle> {
+        Some(DriverHandle {
+            requests: self.requests.upgrade()?,
+            control: self.control.upgrade()?,
+            broker: self.broker.clone(),
+        })
+    }
+}
+
 struct Pending {
     api: &'static str,
     timeout: Duration,
@@ -103,6 +122,15 @@ impl DriverHandle {
     /// The broker label.
     pub(crate) fn broker(&self) -> &Arc<str> {
         &self.broker
+    }
+
+    /// A handle that does not keep the driver alive.
+    pub(crate) fn downgrade(&self) -> WeakDriverHandle {
+        WeakDriverHandle {
+            requests: self.requests.downgrade(),
+            control: self.control.downgrade(),
+            broker: self.broker.clone(),
+        }
     }
 
     /// True once the driver has stopped (poisoned, idle, or closed).

@@ -8,10 +8,12 @@
 //!                                   None: authenticated
 //! ```
 
+mod exchange;
 mod oauth;
 mod plain;
 mod scram;
 
+pub(crate) use exchange::{authenticate, schedule_reauthentication};
 pub(crate) use oauth::OAuthBearer;
 pub(crate) use plain::Plain;
 pub(crate) use scram::{Scram, ScramHash};
