@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Provides Kafka brokers for tests, demos and captures.
 #
-#   scripts/broker.sh run [--tls] -- CMD [ARGS...]
-#       Starts a plain broker (plus a TLS one if asked), exports
+#   scripts/broker.sh run [--tls] [--sasl] -- CMD [ARGS...]
+#       Starts a plain broker (plus a TLS and/or SASL one if asked), exports
 #       their addresses (below), runs CMD, stops everything when CMD ends
 #       (also on failure or Ctrl-C) and exits with CMD's status.
-#   scripts/broker.sh serve [--plain] [--tls]
+#   scripts/broker.sh serve [--plain] [--tls] [--sasl]
 #       Starts the asked brokers, prints the same variables as KEY=VALUE lines
 #       then READY on stdout, and keeps them until stdin is closed. The Rust
 #       harness (klamm_tests) uses this: when the test process dies its end of
@@ -15,6 +15,9 @@
 #   KLAMM_BOOTSTRAP        plain listener, HOST:PORT
 #   KLAMM_BOOTSTRAP_TLS    TLS listener (server cert for localhost and 127.0.0.1)
 #   KLAMM_TLS_CA           PEM file of the CA that signed it
+#   KLAMM_BOOTSTRAP_SASL   SASL listener (plain TCP; PLAIN, SCRAM-SHA-256 and
+#                          SCRAM-SHA-512 required before anything but ApiVersions)
+#   KLAMM_SASL_USERNAME / KLAMM_SASL_PASSWORD  the one user, valid for all three
 #   KLAMM_BROKER_LOGS      directory with the brokers' logs (kept on failure)
 #
 # A variable already set in the environment is used as is and nothing is
@@ -32,12 +35,13 @@ usage() {
 mode="${1:-}"
 [[ "$mode" == run || "$mode" == serve ]] || usage
 shift
-want_plain=0 want_tls=0
+want_plain=0 want_tls=0 want_sasl=0
 [[ "$mode" == run ]] && want_plain=1
 while (($#)); do
     case "$1" in
     --plain) want_plain=1 ;;
     --tls) want_tls=1 ;;
+    --sasl) want_sasl=1 ;;
     --) shift; break ;;
     *) usage ;;
     esac
@@ -58,6 +62,7 @@ klamm_run_dir_init
 need_tansu=0
 ((want_plain)) && [[ -z "${KLAMM_BOOTSTRAP:-}" ]] && need_tansu=1
 ((want_tls)) && [[ -z "${KLAMM_BOOTSTRAP_TLS:-}" ]] && need_tansu=1
+((want_sasl)) && [[ -z "${KLAMM_BOOTSTRAP_SASL:-}" ]] && need_tansu=1
 if ((need_tansu)); then
     KLAMM_TANSU_BIN="$("$KLAMM_ROOT/scripts/ensure-tansu.sh")"
 fi
@@ -100,12 +105,23 @@ if ((want_tls)); then
     fi
 fi
 
+if ((want_sasl)); then
+    if [[ -n "${KLAMM_BOOTSTRAP_SASL:-}" ]]; then
+        [[ -n "${KLAMM_SASL_USERNAME:-}" && -n "${KLAMM_SASL_PASSWORD:-}" ]] ||
+            klamm_die "KLAMM_BOOTSTRAP_SASL is set but KLAMM_SASL_USERNAME/KLAMM_SASL_PASSWORD are not"
+        check_external KLAMM_BOOTSTRAP_SASL
+    else
+        source "$KLAMM_ROOT/scripts/lib-sasl.sh"
+        klamm_start_sasl_broker
+    fi
+fi
+
 klamm_start_watchdog
 
 print_env() {
     local var
-    for var in KLAMM_BOOTSTRAP KLAMM_BOOTSTRAP_TLS KLAMM_TLS_CA \
-        KLAMM_BROKER_LOGS; do
+    for var in KLAMM_BOOTSTRAP KLAMM_BOOTSTRAP_TLS KLAMM_TLS_CA KLAMM_BOOTSTRAP_SASL \
+        KLAMM_SASL_USERNAME KLAMM_SASL_PASSWORD KLAMM_BROKER_LOGS; do
         [[ -n "${!var:-}" ]] && printf '%s=%s\n' "$var" "${!var}"
     done
     return 0

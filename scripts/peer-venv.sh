@@ -19,6 +19,13 @@ fi
 command -v python3 >/dev/null || klamm_die "cannot create the peer venv: python3 is not on PATH"
 log="$(dirname "$venv")/peer-venv.log"
 mkdir -p "$(dirname "$venv")"
+# Test processes may ask at the same time: one creates, the others wait.
+exec 9>"$(dirname "$venv")/peer-venv.lock"
+flock 9
+if [[ -x "$venv/bin/python" && -f "$stamp" ]] && cmp -s "$req" "$stamp"; then
+    printf '%s\n' "$venv/bin/python"
+    exit 0
+fi
 klamm_log "creating the peer venv in $venv (confluent-kafka); log: $log"
 {
     rm -rf "$venv"

@@ -6,9 +6,12 @@ Input (stdin, JSON): common fields (see peer_common.py) plus "op":
                    "replication_factor" (default 1), "config": {}}]
                    -> {"results": {name: null-or-error-text}}
   "delete_topics": "topics": [name, ...] -> {"results": {name: null-or-error}}
-  "metadata":      "topics": [name, ...] (optional)
+  "metadata":      "topics": [name, ...] (optional), "timeout_s" (default 10)
                    -> {"brokers": [{"id", "host", "port"}],
                        "topics": {name: {"error": ..., "partitions": [id, ...]}}}
+                   or, if no metadata came: {"error": text}
+Every answer also carries "client_errors": the errors librdkafka reported
+out of band (failed connections, failed authentication).
 Exit 1 if any result is an error.
 """
 
@@ -33,7 +36,12 @@ def wait_all(futures: dict) -> dict:
 
 def main() -> None:
     req = read_request()
-    admin = AdminClient(client_config(req))
+    # librdkafka reports connection and authentication failures out of band;
+    # collect them so a failing test can say why.
+    client_errors = []
+    conf = client_config(req)
+    conf["error_cb"] = lambda err: client_errors.append(str(err))
+    admin = AdminClient(conf)
     op = req.get("op")
     if op == "create_topics":
         new = [
@@ -52,18 +60,24 @@ def main() -> None:
         topics = req.get("topics") or [None]
         out = {"brokers": [], "topics": {}}
         for topic in topics:
-            meta = admin.list_topics(topic, timeout=10)
+            try:
+                meta = admin.list_topics(topic, timeout=req.get("timeout_s", 10))
+            except KafkaException as e:
+                admin.poll(0.5)  # serves error_cb
+                reply({"error": str(e.args[0]), "client_errors": client_errors})
+                raise SystemExit(1)
             out["brokers"] = [{"id": b.id, "host": b.host, "port": b.port} for b in meta.brokers.values()]
             for name, t in meta.topics.items():
                 out["topics"][name] = {
                     "error": None if t.error is None else str(t.error),
                     "partitions": sorted(t.partitions),
                 }
+        out["client_errors"] = client_errors
         reply(out)
         return
     else:
         fail(f"unknown op {op!r}: expected create_topics, delete_topics or metadata")
-    reply({"results": results})
+    reply({"results": results, "client_errors": client_errors})
     if any(results.values()):
         raise SystemExit(1)
 

@@ -3,7 +3,8 @@
 and terminate TLS.
 
     capture_proxy.py --listen 127.0.0.1:0 --upstream 127.0.0.1:9092 [--out DIR]
-                     [--tls-cert CERT.pem --tls-key KEY.pem] [--port-file FILE]
+                     [--tls-cert CERT.pem --tls-key KEY.pem] [--sasl-user NAME:PASSWORD ...]
+                     [--port-file FILE]
 
 Once listening it prints one JSON line on stdout: {"listening": "HOST:PORT"}
 (and writes HOST:PORT to --port-file if given).
@@ -35,6 +36,11 @@ harness's scripts/capture.sh does that).
 With --tls-cert/--tls-key the proxy accepts TLS from clients and speaks plain
 TCP to the broker (the harness uses this as the TLS listener: tansu 0.6.0
 accepts --cert/--key but never wraps its sockets in TLS).
+
+With --sasl-user the proxy requires SASL authentication (PLAIN,
+SCRAM-SHA-256, SCRAM-SHA-512) before it relays anything but ApiVersions; see
+sasl_gate.py. The gate's own SaslHandshake/SaslAuthenticate answers are
+recorded like broker frames.
 """
 
 import argparse
@@ -45,6 +51,8 @@ import signal
 import ssl
 import struct
 import sys
+
+import sasl_gate
 
 HEX_LIMIT = 65536
 
@@ -100,18 +108,29 @@ def parse_request_header(payload: bytes):
 class Connection:
     """One client connection: two pumps, and the correlation ids in flight."""
 
-    def __init__(self, conn_id: int, recorder):
+    def __init__(self, conn_id: int, recorder, gate):
         self.conn_id = conn_id
         self.recorder = recorder
+        self.gate = gate
         self.in_flight = {}
 
-    async def pump(self, reader, writer, direction):
+    async def pump(self, reader, writer, direction, client_writer=None):
         buf = b""
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
+                if direction == "c2s" and self.gate is not None and not self.gate.authenticated:
+                    # Until SASL succeeds, whole frames go through the gate.
+                    buf = self.through_gate(buf + data, writer, client_writer)
+                    if buf is None:
+                        break
+                    if not self.gate.authenticated or not buf:
+                        await writer.drain()
+                        await client_writer.drain()
+                        continue
+                    data, buf = buf, b""
                 writer.write(data)
                 if self.recorder is not None:
                     buf += data
@@ -120,10 +139,43 @@ class Connection:
         except (ConnectionError, ssl.SSLError, OSError):
             pass
         finally:
-            try:
-                writer.close()
-            except Exception:
-                pass
+            for w in (writer, client_writer):
+                try:
+                    if w is not None:
+                        w.close()
+                except Exception:
+                    pass
+
+    def through_gate(self, buf: bytes, broker_writer, client_writer):
+        """Handles complete client frames before authentication. Returns the
+        bytes not consumed yet, or None when the connection must close."""
+        while len(buf) >= 4 and not self.gate.authenticated:
+            (size,) = struct.unpack_from(">i", buf, 0)
+            if size < 0:
+                return None
+            if len(buf) < 4 + size:
+                break
+            frame, payload, buf = buf[: 4 + size], buf[4 : 4 + size], buf[4 + size :]
+            raw = self.gate.raw_tokens
+            if self.recorder is not None:
+                if raw:
+                    self.recorder.record(self.conn_id, "c2s", payload, None, None, None, None)
+                else:
+                    self.on_frame(payload, "c2s")
+            action, reply = self.gate.feed(payload)
+            if action == "forward":
+                broker_writer.write(frame)
+                continue
+            if action in ("reply", "reply_close"):
+                client_writer.write(struct.pack(">i", len(reply)) + reply)
+                if self.recorder is not None:
+                    if raw:
+                        self.recorder.record(self.conn_id, "s2c", reply, None, None, None, None)
+                    else:
+                        self.on_frame(reply, "s2c")
+            if action != "reply":
+                return None
+        return buf
 
     def split_frames(self, buf: bytes, direction: str) -> bytes:
         while len(buf) >= 4:
@@ -156,19 +208,20 @@ async def serve(args):
     if args.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
+    users = sasl_gate.Users(args.sasl_user) if args.sasl_user else None
     counter = 0
 
     async def handle(client_reader, client_writer):
         nonlocal counter
         counter += 1
-        conn = Connection(counter, recorder)
+        conn = Connection(counter, recorder, sasl_gate.Gate(users) if users else None)
         try:
             broker_reader, broker_writer = await asyncio.open_connection(up_host, int(up_port))
         except OSError:
             client_writer.close()
             return
         await asyncio.gather(
-            conn.pump(client_reader, broker_writer, "c2s"),
+            conn.pump(client_reader, broker_writer, "c2s", client_writer),
             conn.pump(broker_reader, client_writer, "s2c"),
         )
 
@@ -198,6 +251,12 @@ def main() -> int:
     parser.add_argument("--out", help="record frames into this directory")
     parser.add_argument("--tls-cert", help="PEM certificate: accept TLS from clients")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser.add_argument(
+        "--sasl-user",
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="require SASL (PLAIN, SCRAM-SHA-256/512) before relaying; repeatable",
+    )
     parser.add_argument("--port-file", help="write the bound HOST:PORT here once listening")
     args = parser.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
