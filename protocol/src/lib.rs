@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod compression;
 pub mod error;
 pub mod generated;
 pub mod message;
 pub mod primitives;
+pub mod records;
 #[cfg(test)]
 mod test_support;
 pub mod version;
