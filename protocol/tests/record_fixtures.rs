@@ -19,11 +19,19 @@ struct Expected {
     timestamp: i64,
 }
 
-fn e(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[(&str, Option<&[u8]>)], ts: i64) -> Expected {
+fn e(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&str, Option<&[u8]>)],
+    ts: i64,
+) -> Expected {
     Expected {
         key: key.map(<[u8]>::to_vec),
         value: value.map(<[u8]>::to_vec),
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec))).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(<[u8]>::to_vec)))
+            .collect(),
         timestamp: ts,
     }
 }
@@ -36,7 +44,12 @@ fn bulk(i: i64, ts_off: i64) -> Expected {
         i % 10,
         i % 7
     );
-    e(Some(key.as_bytes()), Some(value.as_bytes()), &[], T0 + ts_off)
+    e(
+        Some(key.as_bytes()),
+        Some(value.as_bytes()),
+        &[],
+        T0 + ts_off,
+    )
 }
 
 /// `v2_records()` in capture.py.
@@ -46,7 +59,12 @@ fn v2_expected() -> Vec<Expected> {
         e(
             None,
             Some(b"null-key"),
-            &[("h1", Some(b"a")), ("h1", None), ("h2", Some(b"b")), ("h1", Some(b"c"))],
+            &[
+                ("h1", Some(b"a")),
+                ("h1", None),
+                ("h2", Some(b"b")),
+                ("h1", Some(b"c")),
+            ],
             T0 + 1,
         ),
         e(Some(b"tomb"), None, &[], T0 + 2),
@@ -68,17 +86,26 @@ fn legacy_expected() -> Vec<Expected> {
 }
 
 fn fixture(name: &str) -> Bytes {
-    let path = format!("{}/tests/fixtures/records/{name}.bin", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/records/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
     Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
 
 /// All batches of a fixture, CRCs verified.
 fn batches(name: &str) -> Vec<Batch> {
-    BatchReader::new(fixture(name)).map(|b| b.unwrap_or_else(|e| panic!("{name}: {e}"))).collect()
+    BatchReader::new(fixture(name))
+        .map(|b| b.unwrap_or_else(|e| panic!("{name}: {e}")))
+        .collect()
 }
 
 fn records(batches: &[Batch]) -> Vec<Record> {
-    batches.iter().flat_map(|b| b.records(1 << 24).unwrap()).map(Result::unwrap).collect()
+    batches
+        .iter()
+        .flat_map(|b| b.records(1 << 24).unwrap())
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn assert_records(name: &str, got: &[Record], want: &[Expected], timestamps: bool) {
@@ -89,7 +116,12 @@ fn assert_records(name: &str, got: &[Record], want: &[Expected], timestamps: boo
         let headers: Vec<(String, Option<Vec<u8>>)> = r
             .headers
             .iter()
-            .map(|h| (h.key_str().unwrap().to_string(), h.value.map(|v| v.to_vec())))
+            .map(|h| {
+                (
+                    h.key_str().unwrap().to_string(),
+                    h.value.map(|v| v.to_vec()),
+                )
+            })
             .collect();
         assert_eq!(headers, w.headers, "{name} #{i} headers");
         if timestamps {
@@ -118,12 +150,21 @@ fn librdkafka_v2_batches_decode_with_every_codec() {
             let bs = batches(&name);
             let mut next_offset = 0;
             for b in &bs {
-                let Batch::V2(w) = b else { panic!("{name}: not v2") };
+                let Batch::V2(w) = b else {
+                    panic!("{name}: not v2")
+                };
                 let h = w.header();
                 assert_eq!(h.magic, 2);
                 assert_eq!(w.compression(), codec, "{name}");
-                assert_eq!(h.base_offset, next_offset, "{name}: offsets continue across batches");
-                assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (-1, -1, -1), "{name}");
+                assert_eq!(
+                    h.base_offset, next_offset,
+                    "{name}: offsets continue across batches"
+                );
+                assert_eq!(
+                    (h.producer_id, h.producer_epoch, h.base_sequence),
+                    (-1, -1, -1),
+                    "{name}"
+                );
                 assert!(!w.is_control() && !w.is_transactional());
                 assert_eq!(h.last_offset_delta, h.record_count - 1);
                 next_offset = w.last_offset() + 1;
@@ -131,7 +172,11 @@ fn librdkafka_v2_batches_decode_with_every_codec() {
             let got = records(&bs);
             assert_records(&name, &got, &want, true);
             let offsets: Vec<i64> = got.iter().map(|r| r.offset).collect();
-            assert_eq!(offsets, (0..want.len() as i64).collect::<Vec<_>>(), "{name}");
+            assert_eq!(
+                offsets,
+                (0..want.len() as i64).collect::<Vec<_>>(),
+                "{name}"
+            );
         }
     }
 }
@@ -139,7 +184,9 @@ fn librdkafka_v2_batches_decode_with_every_codec() {
 #[test]
 fn librdkafka_idempotent_batch_carries_producer_state() {
     let bs = batches("librdkafka-v2-idempotent");
-    let Batch::V2(w) = &bs[0] else { panic!("not v2") };
+    let Batch::V2(w) = &bs[0] else {
+        panic!("not v2")
+    };
     let h = w.header();
     assert!(h.producer_id >= 0, "producer id {}", h.producer_id);
     assert_eq!((h.producer_epoch, h.base_sequence), (0, 0));
@@ -149,20 +196,30 @@ fn librdkafka_idempotent_batch_carries_producer_state() {
 #[test]
 fn librdkafka_legacy_message_sets_decode() {
     let want = legacy_expected();
-    for (magic, codecs) in [(0i8, ["none", "gzip", "snappy", "lz4"]), (1, ["none", "gzip", "snappy", "lz4"])] {
+    for (magic, codecs) in [
+        (0i8, ["none", "gzip", "snappy", "lz4"]),
+        (1, ["none", "gzip", "snappy", "lz4"]),
+    ] {
         for c in codecs {
             let name = format!("librdkafka-v{magic}-{c}");
             let bs = batches(&name);
             assert!(bs.iter().all(|b| b.magic() == magic), "{name}: magic");
             if c != "none" {
-                assert!(bs.iter().all(|b| matches!(b, Batch::Legacy(m) if m.compression().name() == c)));
+                assert!(
+                    bs.iter()
+                        .all(|b| matches!(b, Batch::Legacy(m) if m.compression().name() == c))
+                );
             }
             let got = records(&bs);
             assert_records(&name, &got, &want, magic == 1);
             // Producers leave offsets to the broker: within each wrapper
             // they must still be consecutive and end at the wrapper's.
             for b in &bs {
-                let rs: Vec<i64> = b.records(1 << 24).unwrap().map(|r| r.unwrap().offset).collect();
+                let rs: Vec<i64> = b
+                    .records(1 << 24)
+                    .unwrap()
+                    .map(|r| r.unwrap().offset)
+                    .collect();
                 assert!(rs.windows(2).all(|w| w[1] == w[0] + 1), "{name}: {rs:?}");
                 if magic == 1 {
                     assert_eq!(rs.last(), Some(&b.last_offset()), "{name}");
@@ -182,11 +239,15 @@ fn ours(codec: Compression, want: &[Expected]) -> usize {
             .iter()
             .map(|(k, v)| Header::new(Bytes::from(k.clone()), v.clone().map(Bytes::from)))
             .collect();
-        b.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers).unwrap();
+        b.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers)
+            .unwrap();
     }
     let batch = b.build().unwrap();
     let len = batch.len();
-    let got: Vec<Record> = BatchReader::new(batch.into_bytes()).into_records().map(Result::unwrap).collect();
+    let got: Vec<Record> = BatchReader::new(batch.into_bytes())
+        .into_records()
+        .map(Result::unwrap)
+        .collect();
     assert_records("ours", &got, want, true);
     len
 }
@@ -207,7 +268,10 @@ fn our_batches_match_librdkafka_uncompressed_and_stay_close_compressed() {
             Compression::Zstd => 2.0,
             _ => 1.1,
         };
-        assert!(mine as f64 <= theirs as f64 * slack, "{codec_name}: {mine} vs librdkafka {theirs}");
+        assert!(
+            mine as f64 <= theirs as f64 * slack,
+            "{codec_name}: {mine} vs librdkafka {theirs}"
+        );
     }
 }
 
@@ -225,11 +289,16 @@ fn uncompressed_librdkafka_batch_is_byte_identical_to_ours() {
             .iter()
             .map(|(k, v)| Header::new(Bytes::from(k.clone()), v.clone().map(Bytes::from)))
             .collect();
-        b.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers).unwrap();
+        b.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers)
+            .unwrap();
     }
     let mine = b.build().unwrap();
     assert_eq!(mine.len(), theirs.len());
-    let first_diff = mine.bytes().iter().zip(theirs.iter()).position(|(a, b)| a != b);
+    let first_diff = mine
+        .bytes()
+        .iter()
+        .zip(theirs.iter())
+        .position(|(a, b)| a != b);
     assert_eq!(first_diff, None, "first differing byte");
 }
 
