@@ -62,7 +62,11 @@ impl fmt::Display for ErrorContext {
             write!(f, "{sep}broker {b}")?;
             sep = ", ";
         }
-        if sep == ", " { f.write_str(")") } else { Ok(()) }
+        if sep == ", " {
+            f.write_str(")")
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -140,7 +144,9 @@ pub enum Error {
         source: EncodeError,
     },
     /// The broker does not offer the API, or no version both sides support.
-    #[error("broker {broker} does not support {api} at any version we speak (ours {ours}, broker's {theirs})")]
+    #[error(
+        "broker {broker} does not support {api} at any version we speak (ours {ours}, broker's {theirs})"
+    )]
     UnsupportedApi {
         /// The broker.
         broker: String,

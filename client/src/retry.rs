@@ -66,21 +66,29 @@ pub fn classify(err: &Error) -> RetryAdvice {
         },
         Error::ConnectionLost { .. } => RetryAdvice {
             refresh_metadata: true,
-            ..retry("the request never completed; a new connection may succeed and leadership may have moved")
+            ..retry(
+                "the request never completed; a new connection may succeed and leadership may have moved",
+            )
         },
         Error::Frame { .. } => retry("the connection was dropped and will be rebuilt"),
         Error::RequestTimeout { .. } => RetryAdvice {
             refresh_metadata: true,
             ..retry("the broker was slow or unreachable; the connection was rebuilt")
         },
-        Error::Decode { .. } => retry("the connection was dropped; a different broker version may answer differently"),
+        Error::Decode { .. } => {
+            retry("the connection was dropped; a different broker version may answer differently")
+        }
         Error::Encode { .. } => fatal("the request cannot be expressed at the negotiated version"),
         Error::UnsupportedApi { .. } => fatal("the broker does not implement what was asked"),
         Error::Broker { code, .. } => classify_code(*code),
-        Error::Authentication { .. } => fatal("wrong credentials stay wrong; retrying would only lock the account"),
+        Error::Authentication { .. } => {
+            fatal("wrong credentials stay wrong; retrying would only lock the account")
+        }
         Error::Tls { .. } => fatal("certificate problems need an operator"),
         Error::Routing { .. } => fatal("the request needs an explicit target"),
-        Error::MetadataMissing { .. } => stale_metadata("the cluster may not have propagated it yet"),
+        Error::MetadataMissing { .. } => {
+            stale_metadata("the cluster may not have propagated it yet")
+        }
         Error::Closed => fatal("the client was shut down"),
     }
 }
@@ -92,8 +100,12 @@ pub fn classify_code(code: ErrorCode) -> RetryAdvice {
         ErrorCode::UnknownTopicOrPartition => {
             stale_metadata("the topic may be new and not yet known to this broker")
         }
-        ErrorCode::FencedLeaderEpoch => stale_metadata("our leader epoch is older than the broker's"),
-        ErrorCode::UnknownLeaderEpoch => stale_metadata("our leader epoch is newer than the broker's"),
+        ErrorCode::FencedLeaderEpoch => {
+            stale_metadata("our leader epoch is older than the broker's")
+        }
+        ErrorCode::UnknownLeaderEpoch => {
+            stale_metadata("our leader epoch is newer than the broker's")
+        }
         ErrorCode::LeaderNotAvailable => stale_metadata("a leader election is in progress"),
         ErrorCode::NotController => stale_metadata("the controller moved"),
         ErrorCode::NotCoordinator => moved_coordinator("the coordinator moved to another broker"),

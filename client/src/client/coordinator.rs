@@ -48,7 +48,12 @@ pub(super) async fn find(client: &Client, key: &CoordinatorKey) -> Result<Broker
     }
     let config = client.config();
     let deadline = Instant::now() + config.request_timeout();
-    let mut backoff = Backoff::new(config.reconnect_backoff().max(std::time::Duration::from_millis(50)), config.reconnect_backoff_max());
+    let mut backoff = Backoff::new(
+        config
+            .reconnect_backoff()
+            .max(std::time::Duration::from_millis(50)),
+        config.reconnect_backoff_max(),
+    );
     loop {
         let attempt = lookup(client, key).await;
         let err = match attempt {
@@ -89,12 +94,23 @@ async fn lookup(client: &Client, key: &CoordinatorKey) -> Result<BrokerAddr, Err
             .with_key_type(key.key_type())
             .with_key(name)
     };
-    let response = conn.send_at(&request, version, client.config().request_timeout()).await?;
+    let response = conn
+        .send_at(&request, version, client.config().request_timeout())
+        .await?;
     let (code, message, node, host, port) = if version >= 4 {
-        let c = response.coordinators.first().ok_or_else(|| Error::MetadataMissing {
-            what: format!("coordinator entry for {key:?} in FindCoordinator response"),
-        })?;
-        (c.error_code, c.error_message.clone(), c.node_id, c.host.clone(), c.port)
+        let c = response
+            .coordinators
+            .first()
+            .ok_or_else(|| Error::MetadataMissing {
+                what: format!("coordinator entry for {key:?} in FindCoordinator response"),
+            })?;
+        (
+            c.error_code,
+            c.error_message.clone(),
+            c.node_id,
+            c.host.clone(),
+            c.port,
+        )
     } else {
         (
             response.error_code,

@@ -121,7 +121,11 @@ impl Client {
         topics: impl IntoIterator<Item = S>,
     ) -> Result<Arc<ClusterMetadata>, Error> {
         {
-            let mut interest = self.inner.interest.lock().unwrap_or_else(|p| p.into_inner());
+            let mut interest = self
+                .inner
+                .interest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Interest::Topics(set) = &mut *interest {
                 set.extend(topics.into_iter().map(Into::into));
             }
@@ -131,7 +135,11 @@ impl Client {
 
     /// Makes refreshes ask about every topic in the cluster (admin tools).
     pub async fn track_all_topics(&self) -> Result<Arc<ClusterMetadata>, Error> {
-        *self.inner.interest.lock().unwrap_or_else(|p| p.into_inner()) = Interest::All;
+        *self
+            .inner
+            .interest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Interest::All;
         self.refresh_metadata().await
     }
 
@@ -154,7 +162,11 @@ impl Client {
     }
 
     /// A connection for `target`.
-    pub async fn connection_for(&self, target: &Target, kind: ConnKind) -> Result<Connection, Error> {
+    pub async fn connection_for(
+        &self,
+        target: &Target,
+        kind: ConnKind,
+    ) -> Result<Connection, Error> {
         match target {
             Target::AnyBroker => any_connection(&self.inner, kind).await,
             Target::Broker(id) => self.connection(*id, kind).await,
@@ -175,7 +187,8 @@ impl Client {
                 self.inner.pool.get(&addr, kind).await
             }
             Target::TxnCoordinator(txn) => {
-                let addr = coordinator::find(self, &CoordinatorKey::Transaction(txn.clone())).await?;
+                let addr =
+                    coordinator::find(self, &CoordinatorKey::Transaction(txn.clone())).await?;
                 self.inner.pool.get(&addr, kind).await
             }
         }
@@ -218,7 +231,11 @@ impl Client {
     /// Sends any request to `target` at the best common version. Connection
     /// failures start a metadata refresh; error codes inside the response
     /// body are the caller's to read.
-    pub async fn send_to<R: Request>(&self, target: &Target, request: &R) -> Result<R::Response, Error> {
+    pub async fn send_to<R: Request>(
+        &self,
+        target: &Target,
+        request: &R,
+    ) -> Result<R::Response, Error> {
         let kind = kind_for(R::KEY);
         let result = async {
             let conn = self.connection_for(target, kind).await?;
@@ -227,9 +244,14 @@ impl Client {
         .await;
         if let Err(e) = &result {
             self.report(e);
-            if matches!(e, Error::ConnectionLost { .. } | Error::RequestTimeout { .. }) {
+            if matches!(
+                e,
+                Error::ConnectionLost { .. } | Error::RequestTimeout { .. }
+            ) {
                 match target {
-                    Target::GroupCoordinator(g) => self.invalidate_coordinator(&CoordinatorKey::Group(g.clone())),
+                    Target::GroupCoordinator(g) => {
+                        self.invalidate_coordinator(&CoordinatorKey::Group(g.clone()))
+                    }
                     Target::TxnCoordinator(t) => {
                         self.invalidate_coordinator(&CoordinatorKey::Transaction(t.clone()))
                     }

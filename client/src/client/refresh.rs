@@ -97,7 +97,12 @@ pub(super) async fn run(weak: Weak<Inner>, mut trigger: mpsc::Receiver<()>) {
         retry_failed = result.is_err();
         match &result {
             Ok(m) => {
-                tracing::debug!(generation, brokers = m.brokers.len(), topics = m.topics.len(), "metadata refreshed");
+                tracing::debug!(
+                    generation,
+                    brokers = m.brokers.len(),
+                    topics = m.topics.len(),
+                    "metadata refreshed"
+                );
                 if let Some(b) = backoff.as_mut() {
                     b.reset();
                 }
@@ -123,7 +128,9 @@ async fn fetch(inner: &Inner, generation: u64) -> Result<ClusterMetadata, Error>
         Interest::All => None,
         Interest::Topics(set) => Some(
             set.iter()
-                .map(|name| MetadataRequestTopic::default().with_name(Some(StrBytes::from(name.as_str()))))
+                .map(|name| {
+                    MetadataRequestTopic::default().with_name(Some(StrBytes::from(name.as_str())))
+                })
                 .collect(),
         ),
     };

@@ -23,9 +23,7 @@ pub(crate) mod security;
 use std::time::Duration;
 
 pub use properties::Properties;
-pub use security::{
-    OAuthToken, SaslConfig, SaslMechanism, TlsConfig, TokenFuture, TokenProvider,
-};
+pub use security::{OAuthToken, SaslConfig, SaslMechanism, TlsConfig, TokenFuture, TokenProvider};
 
 use crate::error::Error;
 
@@ -76,12 +74,7 @@ impl ClientConfig {
     pub fn from_properties(props: &mut Properties) -> Result<Self, Error> {
         let mut b = Self::builder();
         if let Some(servers) = props.take("bootstrap.servers") {
-            b = b.bootstrap(
-                servers
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty()),
-            );
+            b = b.bootstrap(servers.split(',').map(str::trim).filter(|s| !s.is_empty()));
         }
         if let Some(id) = props.take("client.id") {
             b = b.client_id(id);
@@ -115,14 +108,16 @@ impl ClientConfig {
             b = b.max_frame_size(n);
         }
         let protocol = props
-            .take_parsed("security.protocol", |s| match s.to_ascii_uppercase().as_str() {
-                "PLAINTEXT" => Ok((false, false)),
-                "SSL" => Ok((true, false)),
-                "SASL_PLAINTEXT" => Ok((false, true)),
-                "SASL_SSL" => Ok((true, true)),
-                _ => Err(format!(
-                    "`{s}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-                )),
+            .take_parsed("security.protocol", |s| {
+                match s.to_ascii_uppercase().as_str() {
+                    "PLAINTEXT" => Ok((false, false)),
+                    "SSL" => Ok((true, false)),
+                    "SASL_PLAINTEXT" => Ok((false, true)),
+                    "SASL_SSL" => Ok((true, true)),
+                    _ => Err(format!(
+                        "`{s}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+                    )),
+                }
             })?
             .unwrap_or((false, false));
         let tls = TlsConfig::from_properties(props)?;
@@ -368,13 +363,15 @@ mod tests {
 
     #[test]
     fn unknown_and_invalid_properties_are_named() {
-        let e = ClientConfig::from_pairs([("bootstrap.servers", "a:1"), ("bootstrap.server", "b:1")])
-            .unwrap_err();
+        let e =
+            ClientConfig::from_pairs([("bootstrap.servers", "a:1"), ("bootstrap.server", "b:1")])
+                .unwrap_err();
         assert!(e.to_string().contains("`bootstrap.server`"), "{e}");
         let e = ClientConfig::from_pairs([("bootstrap.servers", "a")]).unwrap_err();
         assert!(e.to_string().contains("bootstrap.servers"), "{e}");
-        let e = ClientConfig::from_pairs([("bootstrap.servers", "a:1"), ("security.protocol", "TLS")])
-            .unwrap_err();
+        let e =
+            ClientConfig::from_pairs([("bootstrap.servers", "a:1"), ("security.protocol", "TLS")])
+                .unwrap_err();
         assert!(e.to_string().contains("security.protocol"), "{e}");
         let e = ClientConfig::from_pairs([
             ("bootstrap.servers", "a:1"),

@@ -145,7 +145,10 @@ mod tests {
         let mut props: Properties = [("request.timeout.ms", "-3")].into_iter().collect();
         let err = props.take_millis("request.timeout.ms").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("request.timeout.ms") && text.contains("-3"), "{text}");
+        assert!(
+            text.contains("request.timeout.ms") && text.contains("-3"),
+            "{text}"
+        );
         let mut props: Properties = [("enable.x", "yes")].into_iter().collect();
         assert!(props.take_bool("enable.x").is_err());
     }

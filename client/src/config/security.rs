@@ -120,18 +120,28 @@ impl TlsConfig {
                         "https" => true,
                         "" | "none" => false,
                         other => {
-                            return Err(Error::config(k, format!("`{other}` is not `https` or empty")));
+                            return Err(Error::config(
+                                k,
+                                format!("`{other}` is not `https` or empty"),
+                            ));
                         }
                     }
                 }
                 "ssl.key.password" => {
-                    return Err(Error::config(k, "encrypted private keys are not supported; decrypt the key to unencrypted PKCS#8 PEM"));
+                    return Err(Error::config(
+                        k,
+                        "encrypted private keys are not supported; decrypt the key to unencrypted PKCS#8 PEM",
+                    ));
                 }
                 _ => return Err(Error::config(k, "unknown or unsupported TLS property")),
             }
         }
         if let Some(path) = truststore {
-            match truststore_type.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            match truststore_type
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
                 Some("PEM") => tls.ca = CaSource::PemFile(path.into()),
                 _ => {
                     return Err(Error::config(
@@ -149,8 +159,18 @@ impl TlsConfig {
                 })
             }
             (None, None) => {}
-            (Some(_), None) => return Err(Error::config("ssl.key.location", "missing; ssl.certificate.location needs it")),
-            (None, Some(_)) => return Err(Error::config("ssl.certificate.location", "missing; ssl.key.location needs it")),
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "ssl.key.location",
+                    "missing; ssl.certificate.location needs it",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "ssl.certificate.location",
+                    "missing; ssl.key.location needs it",
+                ));
+            }
         }
         Ok(Some(tls))
     }
@@ -362,10 +382,7 @@ fn parse_jaas(line: &str) -> Result<(String, String), String> {
     fn value(line: &str, key: &str) -> Option<String> {
         let mut rest = line;
         while let Some(pos) = rest.find(key) {
-            let before_ok = rest[..pos]
-                .chars()
-                .last()
-                .is_none_or(|c| c.is_whitespace());
+            let before_ok = rest[..pos].chars().last().is_none_or(|c| c.is_whitespace());
             let after = rest[pos + key.len()..].trim_start();
             if before_ok {
                 if let Some(after) = after.strip_prefix('=') {
@@ -408,10 +425,14 @@ mod tests {
         let tls = TlsConfig::from_properties(&mut props).unwrap().unwrap();
         assert_eq!(tls.ca, CaSource::PemFile("/ca.pem".into()));
         assert!(!tls.verify_hostname);
-        let mut props: Properties = [("ssl.truststore.location", "/t.jks")].into_iter().collect();
+        let mut props: Properties = [("ssl.truststore.location", "/t.jks")]
+            .into_iter()
+            .collect();
         let e = TlsConfig::from_properties(&mut props).unwrap_err();
         assert!(e.to_string().contains("ssl.truststore.type"), "{e}");
-        let mut props: Properties = [("ssl.certificate.location", "/c.pem")].into_iter().collect();
+        let mut props: Properties = [("ssl.certificate.location", "/c.pem")]
+            .into_iter()
+            .collect();
         let e = TlsConfig::from_properties(&mut props).unwrap_err();
         assert!(e.to_string().contains("ssl.key.location"), "{e}");
     }

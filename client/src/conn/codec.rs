@@ -136,7 +136,10 @@ mod tests {
     fn unknown_ids_and_short_frames_are_errors() {
         let mut c: Codec<()> = Codec::new(1024);
         c.read_buffer().extend_from_slice(&response(77, b""));
-        assert_eq!(c.next_response().unwrap_err(), FrameError::UnknownCorrelationId(77));
+        assert_eq!(
+            c.next_response().unwrap_err(),
+            FrameError::UnknownCorrelationId(77)
+        );
         let mut c: Codec<()> = Codec::new(1024);
         c.read_buffer().extend_from_slice(&[0, 0, 0, 2, 1, 2]);
         assert_eq!(c.next_response().unwrap_err(), FrameError::TooShort(2));

@@ -151,10 +151,16 @@ impl Connection {
 
     /// Decodes a response frame; a frame that does not decode poisons the
     /// connection, since the stream can no longer be trusted.
-    pub(crate) fn decode<R: Request>(&self, frame: Bytes, version: i16) -> Result<R::Response, Error> {
+    pub(crate) fn decode<R: Request>(
+        &self,
+        frame: Bytes,
+        version: i16,
+    ) -> Result<R::Response, Error> {
         decode_frame::<R>(frame, version).map_err(|source| {
-            self.driver
-                .poison(format!("{} v{version} response did not decode: {source}", R::KEY.name()));
+            self.driver.poison(format!(
+                "{} v{version} response did not decode: {source}",
+                R::KEY.name()
+            ));
             Error::Decode {
                 broker: self.driver.broker().to_string(),
                 api: R::KEY.name(),

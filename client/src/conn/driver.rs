@@ -318,7 +318,10 @@ async fn run<S>(
             why
         }
         Exit::TimedOut(pending) => {
-            let why = format!("{} request timed out after {:?}", pending.api, pending.timeout);
+            let why = format!(
+                "{} request timed out after {:?}",
+                pending.api, pending.timeout
+            );
             tracing::warn!(%broker, reason = %why, in_flight = codec.in_flight(), "connection poisoned");
             let _ = pending.reply.send(Err(Error::RequestTimeout {
                 broker: broker.to_string(),

@@ -76,7 +76,8 @@ async fn pipeline_limit_holds_back_requests() {
     let h2 = h.clone();
     let first = tokio::spawn(async move { h2.round_trip(frame(b"a"), "Metadata", T, false).await });
     let h3 = h.clone();
-    let second = tokio::spawn(async move { h3.round_trip(frame(b"b"), "Metadata", T, false).await });
+    let second =
+        tokio::spawn(async move { h3.round_trip(frame(b"b"), "Metadata", T, false).await });
     let (id, body) = read_request(&mut peer).await;
     // The second frame must not be on the wire while the first is unanswered.
     let mut probe = [0u8; 1];
@@ -85,7 +86,10 @@ async fn pipeline_limit_holds_back_requests() {
     peer.write_all(&response(id, &body)).await.unwrap();
     let (id2, body2) = read_request(&mut peer).await;
     peer.write_all(&response(id2, &body2)).await.unwrap();
-    let mut bodies = vec![first.await.unwrap().unwrap(), second.await.unwrap().unwrap()];
+    let mut bodies = [
+        first.await.unwrap().unwrap(),
+        second.await.unwrap().unwrap(),
+    ];
     bodies.sort();
     assert_eq!(&bodies[0][4..], b"a");
     assert_eq!(&bodies[1][4..], b"b");
@@ -124,7 +128,9 @@ async fn peer_closing_mid_response_fails_everything_and_closes() {
     drop(peer);
     for call in calls {
         match call.await.unwrap() {
-            Err(Error::ConnectionLost { reason, .. }) => assert!(reason.contains("closed"), "{reason}"),
+            Err(Error::ConnectionLost { reason, .. }) => {
+                assert!(reason.contains("closed"), "{reason}")
+            }
             other => panic!("expected ConnectionLost, got {other:?}"),
         }
     }
@@ -136,7 +142,10 @@ async fn peer_closing_mid_response_fails_everything_and_closes() {
     })
     .await
     .unwrap();
-    let err = h.round_trip(frame(b"z"), "Produce", T, false).await.unwrap_err();
+    let err = h
+        .round_trip(frame(b"z"), "Produce", T, false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ConnectionLost { .. }), "{err:?}");
 }
 
@@ -146,7 +155,9 @@ async fn wrong_correlation_id_poisons() {
     let h = spawn(client, config(4));
     let call = tokio::spawn(async move { h.round_trip(frame(b"q"), "Metadata", T, false).await });
     let (id, _) = read_request(&mut peer).await;
-    peer.write_all(&response(id.wrapping_add(1000), b"??")).await.unwrap();
+    peer.write_all(&response(id.wrapping_add(1000), b"??"))
+        .await
+        .unwrap();
     match call.await.unwrap() {
         Err(Error::ConnectionLost { reason, .. }) => {
             assert!(reason.contains("correlation id"), "{reason}")
@@ -164,7 +175,8 @@ async fn negative_oversized_and_garbage_frames_poison() {
     ] {
         let (client, mut peer) = tokio::io::duplex(4096);
         let h = spawn(client, config(4));
-        let call = tokio::spawn(async move { h.round_trip(frame(b"q"), "Metadata", T, false).await });
+        let call =
+            tokio::spawn(async move { h.round_trip(frame(b"q"), "Metadata", T, false).await });
         read_request(&mut peer).await;
         peer.write_all(&wire).await.unwrap();
         let err = tokio::time::timeout(Duration::from_secs(2), call)
@@ -173,7 +185,9 @@ async fn negative_oversized_and_garbage_frames_poison() {
             .unwrap()
             .unwrap_err();
         match err {
-            Error::ConnectionLost { reason, .. } => assert!(reason.contains("bad frame"), "{reason}"),
+            Error::ConnectionLost { reason, .. } => {
+                assert!(reason.contains("bad frame"), "{reason}")
+            }
             other => panic!("expected ConnectionLost, got {other:?}"),
         }
     }
@@ -186,22 +200,30 @@ async fn cancelled_caller_leaves_no_partial_frame() {
     // Paused: the frame waits in the queue; the caller gives up before it is written.
     h.pause();
     let hc = h.clone();
-    let cancelled = tokio::spawn(async move { hc.round_trip(frame(b"gone"), "Produce", T, false).await });
+    let cancelled =
+        tokio::spawn(async move { hc.round_trip(frame(b"gone"), "Produce", T, false).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     cancelled.abort();
     let _ = cancelled.await;
     h.resume();
     // A caller cancelled after its frame was written: the response is discarded.
     let hc = h.clone();
-    let written = tokio::spawn(async move { hc.round_trip(frame(b"late"), "Produce", T, false).await });
+    let written =
+        tokio::spawn(async move { hc.round_trip(frame(b"late"), "Produce", T, false).await });
     let (late_id, late_body) = read_request(&mut peer).await;
-    assert_eq!(late_body, b"late", "the cancelled frame must never reach the wire");
+    assert_eq!(
+        late_body, b"late",
+        "the cancelled frame must never reach the wire"
+    );
     written.abort();
     let _ = written.await;
-    peer.write_all(&response(late_id, b"ignored")).await.unwrap();
+    peer.write_all(&response(late_id, b"ignored"))
+        .await
+        .unwrap();
     // The connection still works, frame boundaries intact.
     let hc = h.clone();
-    let next = tokio::spawn(async move { hc.round_trip(frame(b"next"), "Produce", T, false).await });
+    let next =
+        tokio::spawn(async move { hc.round_trip(frame(b"next"), "Produce", T, false).await });
     let (id, body) = read_request(&mut peer).await;
     assert_eq!(body, b"next");
     peer.write_all(&response(id, b"ok")).await.unwrap();
@@ -218,11 +240,21 @@ async fn timeout_poisons_the_connection() {
             .await
     });
     let hc = h.clone();
-    let other = tokio::spawn(async move { hc.round_trip(frame(b"other"), "Metadata", T, false).await });
+    let other =
+        tokio::spawn(async move { hc.round_trip(frame(b"other"), "Metadata", T, false).await });
     read_request(&mut peer).await;
     read_request(&mut peer).await;
     let err = slow.await.unwrap().unwrap_err();
-    assert!(matches!(err, Error::RequestTimeout { api: "Metadata", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::RequestTimeout {
+                api: "Metadata",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err = other.await.unwrap().unwrap_err();
     match err {
         Error::ConnectionLost { reason, .. } => assert!(reason.contains("timed out"), "{reason}"),
@@ -237,10 +269,14 @@ async fn auth_requests_pass_a_paused_driver() {
     let h = spawn(client, config(4));
     h.pause();
     let hc = h.clone();
-    let normal = tokio::spawn(async move { hc.round_trip(frame(b"normal"), "Produce", T, false).await });
+    let normal =
+        tokio::spawn(async move { hc.round_trip(frame(b"normal"), "Produce", T, false).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     let hc = h.clone();
-    let auth = tokio::spawn(async move { hc.round_trip(frame(b"auth"), "SaslAuthenticate", T, true).await });
+    let auth = tokio::spawn(async move {
+        hc.round_trip(frame(b"auth"), "SaslAuthenticate", T, true)
+            .await
+    });
     let (id, body) = read_request(&mut peer).await;
     assert_eq!(body, b"auth");
     peer.write_all(&response(id, b"")).await.unwrap();

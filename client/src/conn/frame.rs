@@ -54,6 +54,7 @@ impl FrameReader {
     }
 
     /// Bytes buffered but not yet returned as a frame.
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
     }
@@ -115,7 +116,10 @@ mod tests {
         assert_eq!(r.next_frame(), Err(FrameError::NegativeLength(-1)));
         let mut r = FrameReader::new(100);
         r.buffer().extend_from_slice(&101i32.to_be_bytes());
-        assert_eq!(r.next_frame(), Err(FrameError::TooLarge { len: 101, max: 100 }));
+        assert_eq!(
+            r.next_frame(),
+            Err(FrameError::TooLarge { len: 101, max: 100 })
+        );
         // A large but allowed length does not allocate it all up front.
         let mut r = FrameReader::new(i32::MAX as usize);
         r.buffer().extend_from_slice(&i32::MAX.to_be_bytes());

@@ -81,7 +81,8 @@ impl Connector {
             .await
             .map_err(connect_err)?
             .collect();
-        let mut last_err = std::io::Error::new(std::io::ErrorKind::NotFound, "name resolved to no address");
+        let mut last_err =
+            std::io::Error::new(std::io::ErrorKind::NotFound, "name resolved to no address");
         let mut tcp = None;
         for sock in resolved {
             match TcpStream::connect(sock).await {
@@ -115,7 +116,10 @@ impl Connector {
     }
 
     #[cfg(feature = "tls")]
-    fn tls_for(&self, broker: &BrokerAddr) -> Result<Option<(Arc<rustls::ClientConfig>, String)>, Error> {
+    fn tls_for(
+        &self,
+        broker: &BrokerAddr,
+    ) -> Result<Option<(Arc<rustls::ClientConfig>, String)>, Error> {
         Ok(self.tls.as_ref().map(|tls| {
             let name = self
                 .config
@@ -132,8 +136,13 @@ impl Connector {
     }
 
     /// Runs ApiVersions and SASL over a started driver.
-    pub(crate) async fn finish(&self, driver: DriverHandle, broker: &BrokerAddr) -> Result<Connection, Error> {
-        let versions = negotiate_versions(&driver, &self.client_id, self.config.request_timeout()).await;
+    pub(crate) async fn finish(
+        &self,
+        driver: DriverHandle,
+        broker: &BrokerAddr,
+    ) -> Result<Connection, Error> {
+        let versions =
+            negotiate_versions(&driver, &self.client_id, self.config.request_timeout()).await;
         let versions = match versions {
             Ok(v) => v,
             Err(e) => {
@@ -181,7 +190,9 @@ pub(crate) async fn negotiate_versions(
         .with_client_software_version(StrBytes::from_static(env!("CARGO_PKG_VERSION")));
     loop {
         let frame = encode_request(&request, version, client_id)?;
-        let raw = driver.round_trip(frame, "ApiVersions", timeout, true).await?;
+        let raw = driver
+            .round_trip(frame, "ApiVersions", timeout, true)
+            .await?;
         let response = match decode_frame::<ApiVersionsRequest>(raw.clone(), version) {
             Ok(r) => r,
             // A broker that does not know our version answers in v0 layout.

@@ -40,7 +40,6 @@ impl Pool {
         }
     }
 
-
     fn slot(&self, id: i32, kind: ConnKind) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots
@@ -58,7 +57,11 @@ impl Pool {
 
     /// The open connection for `broker` and `kind`, connecting if needed. A
     /// connection to an old address of the same broker id is replaced.
-    pub(crate) async fn get(&self, broker: &BrokerAddr, kind: ConnKind) -> Result<Connection, Error> {
+    pub(crate) async fn get(
+        &self,
+        broker: &BrokerAddr,
+        kind: ConnKind,
+    ) -> Result<Connection, Error> {
         let slot = self.slot(broker.id, kind);
         let mut state = slot.lock().await;
         if let Some(conn) = &state.conn {

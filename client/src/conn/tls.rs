@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -44,9 +44,9 @@ pub(crate) fn client_config(tls: &TlsConfig) -> Result<Arc<rustls::ClientConfig>
         None => builder.with_no_client_auth(),
         Some(cert) => {
             let (chain, key) = load_client_cert(cert)?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::config("ssl.key.location", format!("unusable client key: {e}")))?
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                Error::config("ssl.key.location", format!("unusable client key: {e}"))
+            })?
         }
     };
     Ok(Arc::new(config))
@@ -60,7 +60,10 @@ fn load_roots(ca: &CaSource) -> Result<RootCertStore, Error> {
             if found.certs.is_empty() {
                 return Err(Error::config(
                     "ssl.ca.location",
-                    format!("no system CA certificates found ({} errors); set ssl.ca.location", found.errors.len()),
+                    format!(
+                        "no system CA certificates found ({} errors); set ssl.ca.location",
+                        found.errors.len()
+                    ),
                 ));
             }
             found.certs
@@ -74,7 +77,10 @@ fn load_roots(ca: &CaSource) -> Result<RootCertStore, Error> {
     };
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(Error::config("ssl.ca.location", "contains no usable CA certificate"));
+        return Err(Error::config(
+            "ssl.ca.location",
+            "contains no usable CA certificate",
+        ));
     }
     Ok(roots)
 }
@@ -86,20 +92,31 @@ fn load_client_cert(
         ClientCert::Files { cert, key } => (
             CertificateDer::pem_file_iter(cert)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| Error::config("ssl.certificate.location", format!("{}: {e}", cert.display())))?,
-            PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| Error::config("ssl.key.location", format!("{}: {e}", key.display())))?,
+                .map_err(|e| {
+                    Error::config(
+                        "ssl.certificate.location",
+                        format!("{}: {e}", cert.display()),
+                    )
+                })?,
+            PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                Error::config("ssl.key.location", format!("{}: {e}", key.display()))
+            })?,
         ),
         ClientCert::Pem { cert, key } => (
             CertificateDer::pem_slice_iter(cert)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::config("ssl.certificate.location", format!("certificate PEM: {e}")))?,
+                .map_err(|e| {
+                    Error::config("ssl.certificate.location", format!("certificate PEM: {e}"))
+                })?,
             PrivateKeyDer::from_pem_slice(key)
                 .map_err(|e| Error::config("ssl.key.location", format!("key PEM: {e}")))?,
         ),
     };
     if chain.is_empty() {
-        return Err(Error::config("ssl.certificate.location", "contains no certificate"));
+        return Err(Error::config(
+            "ssl.certificate.location",
+            "contains no certificate",
+        ));
     }
     Ok((chain, key))
 }
@@ -128,7 +145,10 @@ pub(crate) async fn handshake(
 
 /// Turns a handshake error into a reason.
 fn explain(err: &std::io::Error, server_name: &str) -> String {
-    let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
         return format!("connection failed during the handshake: {err}");
     };
     match tls {

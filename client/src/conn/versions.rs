@@ -24,7 +24,10 @@ impl VersionTable {
         let mut table = Self::default();
         for api in &response.api_keys {
             if (0..MAX_API_KEY).contains(&api.api_key) && api.min_version <= api.max_version {
-                table.insert(api.api_key, VersionRange::new(api.min_version, api.max_version));
+                table.insert(
+                    api.api_key,
+                    VersionRange::new(api.min_version, api.max_version),
+                );
             }
         }
         table
@@ -62,7 +65,12 @@ impl VersionTable {
     }
 
     /// As [`Self::negotiate`], for a key and our range.
-    pub fn negotiate_key(&self, key: ApiKey, ours: VersionRange, broker: &str) -> Result<i16, Error> {
+    pub fn negotiate_key(
+        &self,
+        key: ApiKey,
+        ours: VersionRange,
+        broker: &str,
+    ) -> Result<i16, Error> {
         let theirs = self.get(key);
         theirs
             .and_then(|t| ours.highest_common(&t))
@@ -97,12 +105,20 @@ mod tests {
         t.insert(ApiKey::Metadata.as_i16(), VersionRange::new(0, 9));
         t.insert(ApiKey::Produce.as_i16(), VersionRange::new(50, 60));
         let ours = <MetadataRequest as Message>::VERSIONS;
-        assert_eq!(t.negotiate::<MetadataRequest>("b").unwrap(), 9.min(ours.max));
+        assert_eq!(
+            t.negotiate::<MetadataRequest>("b").unwrap(),
+            9.min(ours.max)
+        );
         let err = t.negotiate::<ProduceRequest>("b").unwrap_err();
         assert!(err.to_string().contains("Produce"), "{err}");
-        let err = t.negotiate::<CreateTopicsRequest>("id 1 at h:1").unwrap_err();
+        let err = t
+            .negotiate::<CreateTopicsRequest>("id 1 at h:1")
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("CreateTopics") && text.contains("none"), "{text}");
+        assert!(
+            text.contains("CreateTopics") && text.contains("none"),
+            "{text}"
+        );
     }
 
     #[test]

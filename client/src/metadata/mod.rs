@@ -174,7 +174,8 @@ impl fmt::Display for ClusterMetadata {
             f,
             "cluster {} (controller {})",
             self.cluster_id.as_deref().unwrap_or("?"),
-            self.controller.map_or("unknown".to_owned(), |c| c.to_string())
+            self.controller
+                .map_or("unknown".to_owned(), |c| c.to_string())
         )?;
         writeln!(f, "brokers:")?;
         for b in self.brokers.values() {

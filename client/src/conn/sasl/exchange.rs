@@ -51,10 +51,12 @@ pub(crate) async fn authenticate(
     let mut mechanism: Box<dyn Mechanism> = match sasl.mechanism {
         SaslMechanism::Plain => Box::new(Plain::new(&sasl.username, &sasl.password)),
         SaslMechanism::ScramSha256 => Box::new(
-            Scram::new(ScramHash::Sha256, &sasl.username, &sasl.password).map_err(|e| auth_err(e.0))?,
+            Scram::new(ScramHash::Sha256, &sasl.username, &sasl.password)
+                .map_err(|e| auth_err(e.0))?,
         ),
         SaslMechanism::ScramSha512 => Box::new(
-            Scram::new(ScramHash::Sha512, &sasl.username, &sasl.password).map_err(|e| auth_err(e.0))?,
+            Scram::new(ScramHash::Sha512, &sasl.username, &sasl.password)
+                .map_err(|e| auth_err(e.0))?,
         ),
         SaslMechanism::OAuthBearer => {
             let provider = sasl
@@ -87,7 +89,10 @@ pub(crate) async fn authenticate(
                 .unwrap_or_else(|| code.name().to_owned());
             return Err(auth_err(message));
         }
-        match mechanism.step(&response.auth_bytes).map_err(|e| auth_err(e.0))? {
+        match mechanism
+            .step(&response.auth_bytes)
+            .map_err(|e| auth_err(e.0))?
+        {
             Some(next) => outgoing = next,
             None => {
                 tracing::debug!(%broker, mechanism = name, lifetime_ms = response.session_lifetime_ms, "authenticated");

@@ -15,7 +15,9 @@ impl OAuthBearer {
         // gs2 header without authzid, then kvpairs separated by 0x01.
         let mut message = String::from("n,,\u{1}auth=Bearer ");
         if token.value.contains(['\u{1}', ' ']) || token.value.is_empty() {
-            return Err(SaslError("the token is empty or contains a space or \\x01".into()));
+            return Err(SaslError(
+                "the token is empty or contains a space or \\x01".into(),
+            ));
         }
         message.push_str(&token.value);
         message.push('\u{1}');
@@ -80,7 +82,10 @@ mod tests {
         assert!(OAuthBearer::new(&OAuthToken::new("a b", None)).is_err());
         assert!(OAuthBearer::new(&OAuthToken::new("t", None).with_extension("auth", "x")).is_err());
         let mut m = OAuthBearer::new(&OAuthToken::new("t", None)).unwrap();
-        assert_eq!(m.step(br#"{"status":"invalid_token"}"#).unwrap(), Some(vec![1]));
+        assert_eq!(
+            m.step(br#"{"status":"invalid_token"}"#).unwrap(),
+            Some(vec![1])
+        );
         let err = m.step(b"more").unwrap_err();
         assert!(err.0.contains("invalid_token"), "{err}");
     }

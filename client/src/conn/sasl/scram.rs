@@ -53,8 +53,12 @@ impl ScramHash {
 
     pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
-            Self::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec(),
-            Self::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec(),
+            Self::Sha256 => {
+                pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec()
+            }
+            Self::Sha512 => {
+                pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec()
+            }
         }
     }
 }
@@ -119,7 +123,9 @@ impl Scram {
                 Some(("s", v)) => salt = Some(v),
                 Some(("i", v)) => iterations = Some(v),
                 Some(("m", _)) => {
-                    return Err(SaslError("server requires an unsupported SCRAM extension".into()));
+                    return Err(SaslError(
+                        "server requires an unsupported SCRAM extension".into(),
+                    ));
                 }
                 Some(("e", v)) => return Err(SaslError(format!("server error: {v}"))),
                 _ => {} // optional extensions are ignored, per RFC 5802
@@ -127,7 +133,9 @@ impl Scram {
         }
         let nonce = nonce.ok_or_else(|| SaslError("server-first-message has no nonce".into()))?;
         if !nonce.starts_with(&self.nonce) || nonce.len() <= self.nonce.len() {
-            return Err(SaslError("server nonce does not extend the client nonce".into()));
+            return Err(SaslError(
+                "server nonce does not extend the client nonce".into(),
+            ));
         }
         let salt = B64
             .decode(salt.ok_or_else(|| SaslError("server-first-message has no salt".into()))?)
@@ -175,11 +183,17 @@ impl Scram {
         // Constant-time comparison is not needed for a value the server sent us,
         // but it costs nothing.
         let equal = sig.len() == expected.len()
-            && sig.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            && sig
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
         if equal {
             Ok(())
         } else {
-            Err(SaslError("server signature does not verify: the broker does not know the password".into()))
+            Err(SaslError(
+                "server signature does not verify: the broker does not know the password".into(),
+            ))
         }
     }
 }
@@ -219,7 +233,8 @@ mod tests {
             "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
         );
         assert_eq!(
-            c.step(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=").unwrap(),
+            c.step(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+                .unwrap(),
             None
         );
     }
