@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
+use super::config::OffsetReset;
 use crate::group::TopicPartition;
 
 /// Where a partition starts (or moves to with a seek).
@@ -117,6 +118,22 @@ impl Cursor {
         self.in_flight = false;
         self.position = Some(offset);
         self.fetch_offset = Some(offset);
+        true
+    }
+
+    /// OFFSET_OUT_OF_RANGE at the fetch offset: resets per `policy` (true),
+    /// or stops the partition for the application to decide (false).
+    pub(crate) fn out_of_range(&mut self, policy: OffsetReset) -> bool {
+        let start = match policy {
+            OffsetReset::Earliest => StartOffset::Beginning,
+            OffsetReset::Latest => StartOffset::End,
+            _ => {
+                self.failed = true;
+                self.in_flight = false;
+                return false;
+            }
+        };
+        self.start_at(start);
         true
     }
 
@@ -386,6 +403,34 @@ mod tests {
         s.buffered_bytes = 1000;
         assert!(s.take_fetchable(1, Instant::now()).is_empty());
         s.buffered_bytes = 999;
+        assert_eq!(s.take_fetchable(1, Instant::now()).len(), 1);
+    }
+
+    #[test]
+    fn out_of_range_resets_per_policy_or_stops_the_partition() {
+        let mut s = state_with(&[(0, StartOffset::At(50))]);
+        let plan = s.take_fetchable(1, Instant::now()).remove(0);
+        let c = s.current(&plan).unwrap();
+        assert!(c.out_of_range(OffsetReset::Earliest));
+        assert_eq!(
+            (c.pending, c.position),
+            (Some(StartOffset::Beginning), None)
+        );
+        assert!(
+            c.version > plan.version,
+            "data fetched before the reset is stale"
+        );
+        let c = s.cursors.get_mut(&tp(0)).unwrap();
+        assert!(c.out_of_range(OffsetReset::Latest));
+        assert_eq!(c.pending, Some(StartOffset::End));
+        c.resolve(c.version, 7);
+        assert!(!c.out_of_range(OffsetReset::None));
+        assert!(c.failed);
+        assert!(
+            s.take_fetchable(1, Instant::now()).is_empty(),
+            "stopped until a seek"
+        );
+        s.seek(&tp(0), StartOffset::At(0));
         assert_eq!(s.take_fetchable(1, Instant::now()).len(), 1);
     }
 
