@@ -2,6 +2,7 @@
 //! sans-io state machine, partition assignors, and offset bookkeeping.
 
 pub mod assignor;
+pub mod consumer_protocol;
 mod topic_partition;
 
 pub use assignor::{
