@@ -13,7 +13,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use klamm_protocol::generated::consumer_protocol_assignment as assignment_schema;
 use klamm_protocol::generated::consumer_protocol_subscription as subscription_schema;
 use klamm_protocol::generated::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
-use klamm_protocol::{DecodeError, Decodable, Encodable, EncodeError, StrBytes};
+use klamm_protocol::{Decodable, DecodeError, Encodable, EncodeError, StrBytes};
 
 use super::{MemberSubscription, TopicPartition};
 
@@ -101,11 +101,13 @@ pub fn decode_subscription(
         owned.extend(partitions_of(&tp.topic, &tp.partitions, WHAT)?);
     }
     owned.sort();
-    Ok(MemberSubscription::new(member_id, sub.topics.iter().map(|t| t.as_str()))
-        .with_owned(owned, sub.generation_id)
-        .with_group_instance_id(group_instance_id.map(str::to_owned))
-        .with_rack_id(sub.rack_id.map(|r| r.as_str().to_owned()))
-        .with_user_data(sub.user_data))
+    Ok(
+        MemberSubscription::new(member_id, sub.topics.iter().map(|t| t.as_str()))
+            .with_owned(owned, sub.generation_id)
+            .with_group_instance_id(group_instance_id.map(str::to_owned))
+            .with_rack_id(sub.rack_id.map(|r| r.as_str().to_owned()))
+            .with_user_data(sub.user_data),
+    )
 }
 
 /// One member's assignment, written into SyncGroup by the leader.
@@ -151,7 +153,10 @@ pub fn decode_assignment(
     Ok((out, a.user_data))
 }
 
-fn split_version(mut bytes: Bytes, what: &'static str) -> Result<(i16, Bytes), ConsumerProtocolError> {
+fn split_version(
+    mut bytes: Bytes,
+    what: &'static str,
+) -> Result<(i16, Bytes), ConsumerProtocolError> {
     if bytes.remaining() < 2 {
         return Err(ConsumerProtocolError::MissingVersion { what });
     }
@@ -189,7 +194,10 @@ fn partitions_of(
 fn group_by_topic(partitions: &[TopicPartition]) -> BTreeMap<Arc<str>, Vec<i32>> {
     let mut by_topic: BTreeMap<Arc<str>, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
-        by_topic.entry(tp.topic.clone()).or_default().push(tp.partition);
+        by_topic
+            .entry(tp.topic.clone())
+            .or_default()
+            .push(tp.partition);
     }
     for list in by_topic.values_mut() {
         list.sort_unstable();
@@ -207,13 +215,23 @@ mod tests {
     fn subscription_round_trip_keeps_owned_generation_and_rack() {
         let topics: Vec<Arc<str>> = vec!["b".into(), "a".into()];
         let owned = vec![TopicPartition::new("a", 2), TopicPartition::new("a", 0)];
-        let bytes = encode_subscription(&topics, &owned, 9, Some("r1"), Some(Bytes::from_static(b"u"))).unwrap();
+        let bytes = encode_subscription(
+            &topics,
+            &owned,
+            9,
+            Some("r1"),
+            Some(Bytes::from_static(b"u")),
+        )
+        .unwrap();
         assert_eq!(&bytes[..2], &[0, 3]);
         let sub = decode_subscription("m-1", Some("i-1"), bytes).unwrap();
         assert_eq!(sub.member_id, "m-1");
         assert_eq!(sub.group_instance_id.as_deref(), Some("i-1"));
         assert_eq!(sub.topics, topics);
-        assert_eq!(sub.owned_partitions, vec![TopicPartition::new("a", 0), TopicPartition::new("a", 2)]);
+        assert_eq!(
+            sub.owned_partitions,
+            vec![TopicPartition::new("a", 0), TopicPartition::new("a", 2)]
+        );
         assert_eq!(sub.generation_id, 9);
         assert_eq!(sub.rack_id.as_deref(), Some("r1"));
         assert_eq!(sub.user_data.as_deref(), Some(&b"u"[..]));
@@ -231,7 +249,8 @@ mod tests {
 
     #[test]
     fn reads_a_newer_version_as_ours_ignoring_the_rest() {
-        let mut buf = BytesMut::from(&encode_assignment(&[TopicPartition::new("t", 1)], None).unwrap()[..]);
+        let mut buf =
+            BytesMut::from(&encode_assignment(&[TopicPartition::new("t", 1)], None).unwrap()[..]);
         buf[1] = 9; // pretend version 9
         buf.extend_from_slice(b"future fields");
         let (parts, _) = decode_assignment(buf.freeze()).unwrap();
@@ -249,14 +268,20 @@ mod tests {
             Err(ConsumerProtocolError::InvalidVersion { version: -1, .. })
         ));
         // v0 assignment: one topic "t" with partition -1.
-        let bad = Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        let bad = Bytes::from_static(&[
+            0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff,
+        ]);
         assert!(matches!(
             decode_assignment(bad),
             Err(ConsumerProtocolError::NegativePartition { partition: -1, .. })
         ));
         // A count that claims more elements than bytes remain.
         let huge = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff]);
-        assert!(matches!(decode_assignment(huge), Err(ConsumerProtocolError::Decode(_))));
+        assert!(matches!(
+            decode_assignment(huge),
+            Err(ConsumerProtocolError::Decode(_))
+        ));
     }
 
     #[test]
