@@ -261,8 +261,20 @@ impl<'a> SchemaGen<'a> {
     fn field_conds(&self, f: &Field) -> (Cond, Cond, Cond) {
         let valid = self.valid();
         let present = Cond::of(f.versions, valid);
-        let tagged = match (f.tagged, f.versions) {
-            (Some(t), Some(v)) => Cond::of(t.intersect(v), valid),
+        // Tagged versions, simplified within the flexible versions (the
+        // tagged section is only read and written there).
+        let tagged = match (
+            f.tagged,
+            f.versions,
+            self.schema.flexible.and_then(|x| x.intersect(valid)),
+        ) {
+            (Some(t), Some(v), Some(flex)) => {
+                match t.intersect(v).and_then(|t| t.intersect(flex)) {
+                    None => Cond::False,
+                    Some(t) if t == flex => Cond::True,
+                    Some(t) => Cond::of(Some(t), valid),
+                }
+            }
             _ => Cond::False,
         };
         // Regular (untagged) versions: `versions` minus the tagged suffix.
@@ -284,6 +296,19 @@ impl<'a> SchemaGen<'a> {
             }
         };
         (present, regular, tagged)
+    }
+
+    /// When the field may be null, among the versions where it is present
+    /// (outside them the question never arises).
+    fn null_cond(&self, f: &Field) -> Cond {
+        let Some(universe) = f.versions.and_then(|v| v.intersect(self.valid())) else {
+            return Cond::False;
+        };
+        match f.nullable.and_then(|n| n.intersect(universe)) {
+            None => Cond::False,
+            Some(n) if n == universe => Cond::True,
+            Some(n) => Cond::of(Some(n), self.valid()),
+        }
     }
 
     fn flex_for(&self, f: &Field) -> String {
@@ -428,7 +453,7 @@ impl<'a> SchemaGen<'a> {
         let flex = self.flex_for(f);
         let fname = &f.name;
         let place = format!("self.{id}");
-        let null_cond = Cond::of(f.nullable, self.valid());
+        let null_cond = self.null_cond(f);
         let mut s = String::new();
         if f.nullable.is_none() {
             s.push_str(&self.write_value(&f.ty, &place, false, fname, &flex)?);
@@ -659,7 +684,7 @@ impl<'a> SchemaGen<'a> {
         if f.nullable.is_none() {
             return self.read_value(&f.ty, fname, &flex);
         }
-        let null_cond = Cond::of(f.nullable, self.valid());
+        let null_cond = self.null_cond(f);
         let nullable_read = match &f.ty {
             Ty::String => format!("dec::get_nullable_string(buf, {flex}){me}"),
             Ty::Bytes | Ty::Records => format!("dec::get_nullable_bytes(buf, {flex}){me}"),
@@ -718,7 +743,7 @@ impl<'a> SchemaGen<'a> {
             let salt = idx as u64 + 1;
             let mut value = self.sample_value(&f.ty, salt)?;
             if f.nullable.is_some() {
-                value = match Cond::of(f.nullable, self.valid()) {
+                value = match self.null_cond(f) {
                     Cond::False => format!("Some({value})"),
                     c => format!(
                         "if {} && seed % 3 == 2 {{ None }} else {{ Some({value}) }}",
@@ -1076,5 +1101,119 @@ mod tests {
             nonnull_default(&Ty::String, Some("null")).unwrap(),
             "StrBytes::new()"
         );
+    }
+}
+
+#[cfg(test)]
+mod emit_tests {
+    use super::*;
+    use crate::schema;
+
+    fn emit(json: &str) -> String {
+        let s = schema::parse("T.json", json).unwrap();
+        let mut out = String::new();
+        SchemaGen::new(&s).unwrap().emit(&mut out, "Top.").unwrap();
+        out
+    }
+
+    const SCHEMA: &str = r#"{
+      "name": "TRequest", "type": "request", "apiKey": 1, "validVersions": "0-5", "flexibleVersions": "4+",
+      "fields": [
+        { "name": "Gated", "type": "int32", "versions": "2+", "default": "-1" },
+        { "name": "Window", "type": "int64", "versions": "1-3", "ignorable": true },
+        { "name": "Name", "type": "string", "versions": "0+", "nullableVersions": "3+" },
+        { "name": "Items", "type": "[]Item", "versions": "0+", "fields": [
+          { "name": "Id", "type": "uuid", "versions": "0+" },
+          { "name": "Note", "type": "string", "versions": "5+", "taggedVersions": "5+", "tag": 3 }
+        ]},
+        { "name": "Extra", "type": "int16", "versions": "4+", "taggedVersions": "4+", "tag": 0 }
+      ]
+    }"#;
+
+    #[test]
+    fn version_gates_and_defaults() {
+        let out = emit(SCHEMA);
+        // A non-ignorable field that appears later: written from v2, an error before if set.
+        assert!(
+            out.contains(
+                "if version >= 2 {\nbuf.put_i32(self.gated);\n} else if self.gated != -1 {"
+            )
+        );
+        // An ignorable field in a middle range: no error branch.
+        assert!(out.contains("if (1..=3).contains(&version) {\nbuf.put_i64(self.window);\n}\n"));
+        assert!(out.contains("gated: -1,"));
+        // Decoding gives the default outside the field's versions.
+        assert!(out.contains("let f_gated = if version >= 2 {\ndec::get_i32(buf).map_err(err(\"Gated\"))?\n} else {\n-1\n};"));
+    }
+
+    #[test]
+    fn nullability_changes_with_version() {
+        let out = emit(SCHEMA);
+        assert!(out.contains("pub name: Option<StrBytes>,"));
+        assert!(out.contains("if version >= 3 {\ndec::get_nullable_string(buf, flexible)"));
+        assert!(out.contains("Some(dec::get_string(buf, flexible).map_err(err(\"Name\"))?)"));
+        assert!(out.contains("EncodeErrorKind::NullNotAllowed"));
+    }
+
+    #[test]
+    fn tagged_fields_and_nested_structs() {
+        let out = emit(SCHEMA);
+        assert!(out.contains("pub struct Item {"));
+        assert!(out.contains("pub items: Vec<Item>,"));
+        assert!(out.contains("Item::decode(buf, version)?"));
+        // The array count is bounded by the element's minimum size (a 16-byte uuid).
+        assert!(out.contains("dec::get_array_len(buf, flexible, 16)"));
+        // Known tags: counted and written only when not default.
+        assert!(out.contains("if self.extra != 0 {\ncount += 1;\n}"));
+        assert!(out.contains("enc::put_tagged_field(buf, 0, |buf| {"));
+        assert!(out.contains("0 => {\nlet declared = data.len();"));
+        // Item.Note is tagged only from v5: the match arm is guarded.
+        assert!(out.contains("3 if version >= 5 => {"));
+        assert!(out.contains("_ => unknown_tagged_fields.push(RawTaggedField { tag, data }),"));
+    }
+
+    #[test]
+    fn every_field_type_maps_to_a_rust_type() {
+        let out = emit(
+            r#"{ "name": "All", "type": "data", "validVersions": "0", "flexibleVersions": "none",
+              "fields": [
+                { "name": "A", "type": "bool", "versions": "0+" },
+                { "name": "B", "type": "int8", "versions": "0+" },
+                { "name": "C", "type": "uint16", "versions": "0+" },
+                { "name": "D", "type": "uint32", "versions": "0+" },
+                { "name": "E", "type": "float64", "versions": "0+" },
+                { "name": "F", "type": "bytes", "versions": "0+", "nullableVersions": "0+" },
+                { "name": "G", "type": "records", "versions": "0+", "nullableVersions": "0+" },
+                { "name": "H", "type": "[]int64", "versions": "0+" },
+                { "name": "I", "type": "[]string", "versions": "0+", "nullableVersions": "0+" }
+              ] }"#,
+        );
+        for line in [
+            "pub a: bool,",
+            "pub b: i8,",
+            "pub c: u16,",
+            "pub d: u32,",
+            "pub e: f64,",
+            "pub f: Option<Bytes>,",
+            "pub g: Option<Bytes>,",
+            "pub h: Vec<i64>,",
+            "pub i: Option<Vec<StrBytes>>,",
+        ] {
+            assert!(out.contains(line), "missing `{line}`");
+        }
+        // Not flexible in any version: no tagged-field section at all.
+        assert!(!out.contains("put_uvarint"));
+        assert!(out.contains("dec::get_array_len(buf, false, 8)"));
+    }
+
+    #[test]
+    fn unknown_struct_is_an_error() {
+        let s = schema::parse(
+            "T.json",
+            r#"{ "name": "X", "type": "data", "validVersions": "0", "flexibleVersions": "none",
+                 "fields": [ { "name": "A", "type": "Missing", "versions": "0+" } ] }"#,
+        )
+        .unwrap();
+        assert!(SchemaGen::new(&s).is_err());
     }
 }

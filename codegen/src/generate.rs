@@ -312,6 +312,7 @@ pub(crate) fn generate(inputs: &Inputs) -> Result<BTreeMap<String, String>, Stri
         files.insert("fixtures.rs".into(), out);
     }
 
+    files.insert("any.rs".into(), any_file(&apis));
     files.insert(
         "api_key.rs".into(),
         api_key_file(&all_keys, &apis, &inputs.overlay),
@@ -325,6 +326,93 @@ pub(crate) fn generate(inputs: &Inputs) -> Result<BTreeMap<String, String>, Stri
         mod_file(&apis, &data, !inputs.test_schemas.is_empty()),
     );
     Ok(files)
+}
+
+/// `AnyRequest` / `AnyResponse`: one enum over every generated API, for
+/// code that learns the API key at run time (mock brokers, fuzzing, logs).
+fn any_file(apis: &[Api<'_>]) -> String {
+    let files: Vec<&str> = apis
+        .iter()
+        .flat_map(|a| [a.request.file.as_str(), a.response.file.as_str()])
+        .collect();
+    let mut out = header_line(&files);
+    let _ = writeln!(
+        out,
+        "//! Every generated request and response behind one enum each, for code that\n//! learns the API key at run time (a mock broker, fuzzing, logging).\n"
+    );
+    let _ = writeln!(
+        out,
+        "use bytes::{{Bytes, BytesMut}};\n\nuse super::*;\nuse crate::error::{{DecodeError, DecodeErrorKind, EncodeError}};\nuse crate::message::{{Decodable, Encodable}};\n"
+    );
+    for (kind, field) in [("Request", "request"), ("Response", "response")] {
+        let _ = writeln!(
+            out,
+            "/// Any {field} this crate can encode and decode, tagged by API. Variants are boxed so\n/// the enum stays small whatever the message.\n#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub enum Any{kind} {{"
+        );
+        for a in apis {
+            let ty = if kind == "Request" {
+                &a.request.name
+            } else {
+                &a.response.name
+            };
+            let _ = writeln!(out, "/// A [`{ty}`].\n{}(Box<{ty}>),", a.name);
+        }
+        let _ = writeln!(out, "}}\n\nimpl Any{kind} {{");
+        let _ = writeln!(
+            out,
+            "/// Decodes one {field} of API `key` at `version` from the front of `buf`.\n/// Keys without generated messages are an `UnsupportedVersion` error.\npub fn decode(key: ApiKey, buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{\nOk(match key {{"
+        );
+        for a in apis {
+            let ty = if kind == "Request" {
+                &a.request.name
+            } else {
+                &a.response.name
+            };
+            let _ = writeln!(
+                out,
+                "ApiKey::{} => Any{kind}::{}(Box::new({ty}::decode(buf, version)?)),",
+                a.name, a.name
+            );
+        }
+        let _ = writeln!(
+            out,
+            "_ => return Err(DecodeError::new(key.name(), \"\", version, DecodeErrorKind::UnsupportedVersion)),\n}})\n}}\n"
+        );
+        let _ = writeln!(
+            out,
+            "/// Encodes the {field} at `version`.\npub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {{\nmatch self {{"
+        );
+        for a in apis {
+            let _ = writeln!(out, "Any{kind}::{}(m) => m.encode(buf, version),", a.name);
+        }
+        let _ = writeln!(out, "}}\n}}\n");
+        let _ = writeln!(
+            out,
+            "/// A sample {field} (see the per-message `sample`), for tests; `None` for keys\n/// without generated messages.\n#[cfg(test)]\npub(crate) fn sample(key: ApiKey, version: i16, seed: u64) -> Option<Self> {{\nSome(match key {{"
+        );
+        for a in apis {
+            let ty = if kind == "Request" {
+                &a.request.name
+            } else {
+                &a.response.name
+            };
+            let _ = writeln!(
+                out,
+                "ApiKey::{} => Any{kind}::{}(Box::new({ty}::sample(version, seed))),",
+                a.name, a.name
+            );
+        }
+        let _ = writeln!(out, "_ => return None,\n}})\n}}\n");
+        let _ = writeln!(
+            out,
+            "/// The API this {field} belongs to.\npub fn api_key(&self) -> ApiKey {{\nmatch self {{"
+        );
+        for a in apis {
+            let _ = writeln!(out, "Any{kind}::{}(_) => ApiKey::{},", a.name, a.name);
+        }
+        let _ = writeln!(out, "}}\n}}\n}}\n");
+    }
+    out
 }
 
 fn unreachable_route(name: &str) -> Result<&'static str, String> {
@@ -536,7 +624,7 @@ fn mod_file(apis: &[Api<'_>], data: &[&Schema], fixtures: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "pub mod api_key;\npub mod error_code;\npub mod header;"
+        "pub mod any;\npub mod api_key;\npub mod error_code;\npub mod header;"
     );
     let mut mods: Vec<String> = apis.iter().map(|a| snake(&a.name)).collect();
     mods.extend(data.iter().map(|s| snake(&s.name)));
@@ -549,7 +637,7 @@ fn mod_file(apis: &[Api<'_>], data: &[&Schema], fixtures: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\npub use api_key::ApiKey;\npub use error_code::ErrorCode;\npub use header::{{RequestHeader, ResponseHeader}};"
+        "\npub use any::{{AnyRequest, AnyResponse}};\npub use api_key::ApiKey;\npub use error_code::ErrorCode;\npub use header::{{RequestHeader, ResponseHeader}};"
     );
     for a in apis {
         let _ = writeln!(

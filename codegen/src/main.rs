@@ -239,3 +239,75 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// The drift check CI runs: regenerating from the shared schemas must
+    /// reproduce the committed files byte for byte. Skipped (with a note)
+    /// where the schemas are not checked out beside the repository.
+    #[test]
+    fn committed_generated_code_matches_the_schemas() {
+        let schemas = repo_root().join("../shared/kafka-schemas/message");
+        if !schemas.is_dir() {
+            eprintln!("skipping drift check: {} not found", schemas.display());
+            return;
+        }
+        let args = Args {
+            schemas,
+            out: repo_root().join("protocol/src/generated"),
+            error_codes: None,
+            test_schemas: None,
+            check: true,
+        };
+        let files = render(&args).expect("generation succeeds");
+        assert!(files.contains_key("produce.rs") && files.contains_key("mod.rs"));
+        let diff = differences(&files, &args.out);
+        assert!(
+            diff.is_empty(),
+            "generated code is stale, rerun klamm-codegen: {diff:?}"
+        );
+        // Deterministic: a second run gives the same text.
+        assert_eq!(render(&args).expect("second run"), files);
+    }
+
+    #[test]
+    fn differences_reports_changed_missing_and_stale_files() {
+        let dir = std::env::temp_dir().join(format!("klamm-codegen-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut want = BTreeMap::new();
+        want.insert(
+            "a.rs".to_string(),
+            format!("{MARKER} from A.json. Do not edit.\nfn a() {{}}\n"),
+        );
+        want.insert(
+            "b.rs".to_string(),
+            format!("{MARKER} from B.json. Do not edit.\n"),
+        );
+        write_all(&want, &dir).unwrap();
+        assert!(differences(&want, &dir).is_empty());
+        std::fs::write(
+            dir.join("a.rs"),
+            format!("{MARKER} from A.json. Do not edit.\nfn b() {{}}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("old.rs"),
+            format!("{MARKER} from Old.json. Do not edit.\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("hand.rs"), "// hand-written, not ours\n").unwrap();
+        let diff = differences(&want, &dir);
+        assert_eq!(diff, vec!["a.rs".to_string(), "old.rs (stale)".to_string()]);
+        write_all(&want, &dir).unwrap();
+        assert!(differences(&want, &dir).is_empty());
+        assert!(!dir.join("old.rs").exists() && dir.join("hand.rs").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

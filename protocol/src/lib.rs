@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(test)]
+mod codec_tests;
 pub mod compression;
 pub mod error;
 pub mod generated;

@@ -295,16 +295,16 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 3 && !self.supported_features.is_empty() {
+                if !self.supported_features.is_empty() {
                     count += 1;
                 }
-                if version >= 3 && self.finalized_features_epoch != -1 {
+                if self.finalized_features_epoch != -1 {
                     count += 1;
                 }
-                if version >= 3 && !self.finalized_features.is_empty() {
+                if !self.finalized_features.is_empty() {
                     count += 1;
                 }
-                if version >= 3 && self.zk_migration_ready {
+                if self.zk_migration_ready {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -315,7 +315,7 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 3 && !self.supported_features.is_empty() {
+                if !self.supported_features.is_empty() {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.supported_features.len(), flexible)
                             .map_err(|k| err("SupportedFeatures", k))?;
@@ -331,7 +331,7 @@ pub mod response {
                     &mut next,
                     Some(1),
                 );
-                if version >= 3 && self.finalized_features_epoch != -1 {
+                if self.finalized_features_epoch != -1 {
                     enc::put_tagged_field(buf, 1, |buf| {
                         buf.put_i64(self.finalized_features_epoch);
                         Ok::<(), EncodeError>(())
@@ -343,7 +343,7 @@ pub mod response {
                     &mut next,
                     Some(2),
                 );
-                if version >= 3 && !self.finalized_features.is_empty() {
+                if !self.finalized_features.is_empty() {
                     enc::put_tagged_field(buf, 2, |buf| {
                         enc::put_array_len(buf, self.finalized_features.len(), flexible)
                             .map_err(|k| err("FinalizedFeatures", k))?;
@@ -359,7 +359,7 @@ pub mod response {
                     &mut next,
                     Some(3),
                 );
-                if version >= 3 && self.zk_migration_ready {
+                if self.zk_migration_ready {
                     enc::put_tagged_field(buf, 3, |buf| {
                         buf.put_u8(u8::from(self.zk_migration_ready));
                         Ok::<(), EncodeError>(())
@@ -411,7 +411,7 @@ pub mod response {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 3 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -427,7 +427,7 @@ pub mod response {
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("SupportedFeatures"))?;
                         }
-                        1 if version >= 3 => {
+                        1 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -436,7 +436,7 @@ pub mod response {
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("FinalizedFeaturesEpoch"))?;
                         }
-                        2 if version >= 3 => {
+                        2 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -452,7 +452,7 @@ pub mod response {
                             dec::tagged_field_done(2, declared, buf)
                                 .map_err(err("FinalizedFeatures"))?;
                         }
-                        3 if version >= 3 => {
+                        3 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;

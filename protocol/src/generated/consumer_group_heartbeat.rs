@@ -169,23 +169,8 @@ pub mod request {
                 }
             }
             if version >= 1 {
-                match &self.subscribed_topic_regex {
-                    Some(v) => {
-                        enc::put_string(buf, v, true)
-                            .map_err(|k| err("SubscribedTopicRegex", k))?;
-                    }
-                    None => {
-                        if version >= 1 {
-                            enc::put_nullable_string(buf, None, true)
-                                .map_err(|k| err("SubscribedTopicRegex", k))?;
-                        } else {
-                            return Err(err(
-                                "SubscribedTopicRegex",
-                                EncodeErrorKind::NullNotAllowed,
-                            ));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.subscribed_topic_regex.as_deref(), true)
+                    .map_err(|k| err("SubscribedTopicRegex", k))?;
             } else if self.subscribed_topic_regex.is_some() {
                 return Err(err(
                     "SubscribedTopicRegex",
@@ -247,11 +232,7 @@ pub mod request {
                 None => None,
             };
             let f_subscribed_topic_regex = if version >= 1 {
-                if version >= 1 {
-                    dec::get_nullable_string(buf, true).map_err(err("SubscribedTopicRegex"))?
-                } else {
-                    Some(dec::get_string(buf, true).map_err(err("SubscribedTopicRegex"))?)
-                }
+                dec::get_nullable_string(buf, true).map_err(err("SubscribedTopicRegex"))?
             } else {
                 None
             };
@@ -328,7 +309,7 @@ pub mod request {
                     )
                 },
                 subscribed_topic_regex: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-8")))

@@ -117,18 +117,8 @@ impl Encodable for ConsumerProtocolSubscription {
             buf.put_i32(self.generation_id);
         }
         if version >= 3 {
-            match &self.rack_id {
-                Some(v) => {
-                    enc::put_string(buf, v, false).map_err(|k| err("RackId", k))?;
-                }
-                None => {
-                    if version >= 3 {
-                        enc::put_nullable_string(buf, None, false).map_err(|k| err("RackId", k))?;
-                    } else {
-                        return Err(err("RackId", EncodeErrorKind::NullNotAllowed));
-                    }
-                }
-            }
+            enc::put_nullable_string(buf, self.rack_id.as_deref(), false)
+                .map_err(|k| err("RackId", k))?;
         }
         Ok(())
     }
@@ -176,11 +166,7 @@ impl Decodable for ConsumerProtocolSubscription {
             -1
         };
         let f_rack_id = if version >= 3 {
-            if version >= 3 {
-                dec::get_nullable_string(buf, false).map_err(err("RackId"))?
-            } else {
-                Some(dec::get_string(buf, false).map_err(err("RackId"))?)
-            }
+            dec::get_nullable_string(buf, false).map_err(err("RackId"))?
         } else {
             None
         };
@@ -233,7 +219,7 @@ impl ConsumerProtocolSubscription {
                 -1
             },
             rack_id: if version >= 3 {
-                if version >= 3 && seed % 3 == 2 {
+                if true && seed % 3 == 2 {
                     None
                 } else {
                     Some(StrBytes::from(format!("s{seed}-5")))

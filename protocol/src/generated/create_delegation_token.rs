@@ -100,20 +100,8 @@ pub mod request {
                 EncodeError::new("CreateDelegationTokenRequest", field, version, kind)
             };
             if version >= 3 {
-                match &self.owner_principal_type {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible)
-                            .map_err(|k| err("OwnerPrincipalType", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("OwnerPrincipalType", k))?;
-                        } else {
-                            return Err(err("OwnerPrincipalType", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.owner_principal_type.as_deref(), flexible)
+                    .map_err(|k| err("OwnerPrincipalType", k))?;
             } else if self.owner_principal_type != Some(StrBytes::new()) {
                 return Err(err(
                     "OwnerPrincipalType",
@@ -121,20 +109,8 @@ pub mod request {
                 ));
             }
             if version >= 3 {
-                match &self.owner_principal_name {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible)
-                            .map_err(|k| err("OwnerPrincipalName", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("OwnerPrincipalName", k))?;
-                        } else {
-                            return Err(err("OwnerPrincipalName", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.owner_principal_name.as_deref(), flexible)
+                    .map_err(|k| err("OwnerPrincipalName", k))?;
             } else if self.owner_principal_name != Some(StrBytes::new()) {
                 return Err(err(
                     "OwnerPrincipalName",
@@ -173,20 +149,12 @@ pub mod request {
                 }
             };
             let f_owner_principal_type = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("OwnerPrincipalType"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("OwnerPrincipalType"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("OwnerPrincipalType"))?
             } else {
                 Some(StrBytes::new())
             };
             let f_owner_principal_name = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("OwnerPrincipalName"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("OwnerPrincipalName"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("OwnerPrincipalName"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -229,7 +197,7 @@ pub mod request {
         pub(crate) fn sample(version: i16, seed: u64) -> Self {
             Self {
                 owner_principal_type: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-1")))
@@ -238,7 +206,7 @@ pub mod request {
                     Some(StrBytes::new())
                 },
                 owner_principal_name: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))

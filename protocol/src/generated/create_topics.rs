@@ -869,17 +869,13 @@ pub mod response {
                         }
                     }
                     None => {
-                        if version >= 5 {
-                            enc::put_null_array(buf, flexible);
-                        } else {
-                            return Err(err("Configs", EncodeErrorKind::NullNotAllowed));
-                        }
+                        enc::put_null_array(buf, flexible);
                     }
                 }
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 5 && self.topic_config_error_code != 0 {
+                if self.topic_config_error_code != 0 {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -890,7 +886,7 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 5 && self.topic_config_error_code != 0 {
+                if self.topic_config_error_code != 0 {
                     enc::put_tagged_field(buf, 0, |buf| {
                         buf.put_i16(self.topic_config_error_code);
                         Ok::<(), EncodeError>(())
@@ -934,26 +930,15 @@ pub mod response {
                 -1
             };
             let f_configs = if version >= 5 {
-                if version >= 5 {
-                    match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Configs"))? {
-                        Some(n) => {
-                            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
-                            for _ in 0..n {
-                                v.push(CreatableTopicConfigs::decode(buf, version)?);
-                            }
-                            Some(v)
-                        }
-                        None => None,
-                    }
-                } else {
-                    Some({
-                        let n = dec::get_array_len(buf, flexible, 1).map_err(err("Configs"))?;
+                match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Configs"))? {
+                    Some(n) => {
                         let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
                         for _ in 0..n {
                             v.push(CreatableTopicConfigs::decode(buf, version)?);
                         }
-                        v
-                    })
+                        Some(v)
+                    }
+                    None => None,
                 }
             } else {
                 Some(Vec::new())
@@ -964,7 +949,7 @@ pub mod response {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 5 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1034,7 +1019,7 @@ pub mod response {
                     -1
                 },
                 configs: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(
@@ -1140,19 +1125,8 @@ pub mod response {
                 return Err(err("Name", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 5 {
-                match &self.value {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Value", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Value", k))?;
-                        } else {
-                            return Err(err("Value", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.value.as_deref(), flexible)
+                    .map_err(|k| err("Value", k))?;
             } else if self.value != Some(StrBytes::new()) {
                 return Err(err("Value", EncodeErrorKind::FieldNotInVersion));
             }
@@ -1192,11 +1166,7 @@ pub mod response {
                 StrBytes::new()
             };
             let f_value = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Value"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Value"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Value"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -1251,7 +1221,7 @@ pub mod response {
                     StrBytes::new()
                 },
                 value: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))

@@ -246,19 +246,8 @@ pub mod request {
                 EncodeError::new("DeleteTopicState", field, version, kind)
             };
             if version >= 6 {
-                match &self.name {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Name", k))?;
-                    }
-                    None => {
-                        if version >= 6 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Name", k))?;
-                        } else {
-                            return Err(err("Name", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.name.as_deref(), flexible)
+                    .map_err(|k| err("Name", k))?;
             } else if self.name.is_some() {
                 return Err(err("Name", EncodeErrorKind::FieldNotInVersion));
             }
@@ -285,11 +274,7 @@ pub mod request {
                 }
             };
             let f_name = if version >= 6 {
-                if version >= 6 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Name"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Name"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Name"))?
             } else {
                 None
             };
@@ -326,7 +311,7 @@ pub mod request {
         pub(crate) fn sample(version: i16, seed: u64) -> Self {
             Self {
                 name: if version >= 6 {
-                    if version >= 6 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-1")))
@@ -598,19 +583,8 @@ pub mod response {
             }
             buf.put_i16(self.error_code);
             if version >= 5 {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), flexible)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -641,11 +615,7 @@ pub mod response {
             };
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_error_message = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
             } else {
                 None
             };
@@ -690,7 +660,7 @@ pub mod response {
                 },
                 error_code: (seed * 7 + 3) as i16,
                 error_message: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

@@ -604,19 +604,8 @@ pub mod response {
             };
             enc::put_string(buf, &self.member_id, flexible).map_err(|k| err("MemberId", k))?;
             if version >= 4 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 4 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             }
             enc::put_string(buf, &self.client_id, flexible).map_err(|k| err("ClientId", k))?;
             enc::put_string(buf, &self.client_host, flexible).map_err(|k| err("ClientHost", k))?;
@@ -643,11 +632,7 @@ pub mod response {
             };
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_group_instance_id = if version >= 4 {
-                if version >= 4 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
@@ -689,7 +674,7 @@ pub mod response {
             Self {
                 member_id: StrBytes::from(format!("s{seed}-1")),
                 group_instance_id: if version >= 4 {
-                    if version >= 4 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))

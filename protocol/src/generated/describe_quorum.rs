@@ -422,19 +422,8 @@ pub mod response {
             };
             buf.put_i16(self.error_code);
             if version >= 2 {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, true).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 2 {
-                            enc::put_nullable_string(buf, None, true)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), true)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             enc::put_array_len(buf, self.topics.len(), true).map_err(|k| err("Topics", k))?;
             for el in &self.topics {
@@ -472,11 +461,7 @@ pub mod response {
             };
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_error_message = if version >= 2 {
-                if version >= 2 {
-                    dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, true).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -529,7 +514,7 @@ pub mod response {
             Self {
                 error_code: (seed * 7 + 1) as i16,
                 error_message: if version >= 2 {
-                    if version >= 2 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))
@@ -767,19 +752,8 @@ pub mod response {
             buf.put_i32(self.partition_index);
             buf.put_i16(self.error_code);
             if version >= 2 {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, true).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 2 {
-                            enc::put_nullable_string(buf, None, true)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), true)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             buf.put_i32(self.leader_id);
             buf.put_i32(self.leader_epoch);
@@ -808,11 +782,7 @@ pub mod response {
             let f_partition_index = dec::get_i32(buf).map_err(err("PartitionIndex"))?;
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_error_message = if version >= 2 {
-                if version >= 2 {
-                    dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, true).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -869,7 +839,7 @@ pub mod response {
                 partition_index: (seed * 1_000_003 + 1) as i32,
                 error_code: (seed * 7 + 2) as i16,
                 error_message: if version >= 2 {
-                    if version >= 2 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))

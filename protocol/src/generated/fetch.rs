@@ -207,7 +207,7 @@ pub mod request {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 12 && self.cluster_id.is_some() {
+                if self.cluster_id.is_some() {
                     count += 1;
                 }
                 if version >= 15 && self.replica_state != ReplicaState::default() {
@@ -221,22 +221,10 @@ pub mod request {
                     &mut next,
                     Some(0),
                 );
-                if version >= 12 && self.cluster_id.is_some() {
+                if self.cluster_id.is_some() {
                     enc::put_tagged_field(buf, 0, |buf| {
-                        match &self.cluster_id {
-                            Some(v) => {
-                                enc::put_string(buf, v, flexible)
-                                    .map_err(|k| err("ClusterId", k))?;
-                            }
-                            None => {
-                                if version >= 12 {
-                                    enc::put_nullable_string(buf, None, flexible)
-                                        .map_err(|k| err("ClusterId", k))?;
-                                } else {
-                                    return Err(err("ClusterId", EncodeErrorKind::NullNotAllowed));
-                                }
-                            }
-                        }
+                        enc::put_nullable_string(buf, self.cluster_id.as_deref(), flexible)
+                            .map_err(|k| err("ClusterId", k))?;
                         Ok::<(), EncodeError>(())
                     })?;
                 }
@@ -333,15 +321,12 @@ pub mod request {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 12 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_cluster_id = if version >= 12 {
-                                dec::get_nullable_string(buf, flexible).map_err(err("ClusterId"))?
-                            } else {
-                                Some(dec::get_string(buf, flexible).map_err(err("ClusterId"))?)
-                            };
+                            f_cluster_id = dec::get_nullable_string(buf, flexible)
+                                .map_err(err("ClusterId"))?;
                             dec::tagged_field_done(0, declared, buf).map_err(err("ClusterId"))?;
                         }
                         1 if version >= 15 => {
@@ -386,7 +371,7 @@ pub mod request {
         pub(crate) fn sample(version: i16, seed: u64) -> Self {
             Self {
                 cluster_id: if version >= 12 {
-                    if version >= 12 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-1")))
@@ -1675,14 +1660,7 @@ pub mod response {
                         }
                     }
                     None => {
-                        if version >= 4 {
-                            enc::put_null_array(buf, flexible);
-                        } else {
-                            return Err(err(
-                                "AbortedTransactions",
-                                EncodeErrorKind::NullNotAllowed,
-                            ));
-                        }
+                        enc::put_null_array(buf, flexible);
                     }
                 }
             }
@@ -1698,13 +1676,13 @@ pub mod response {
                 .map_err(|k| err("Records", k))?;
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {
+                if self.diverging_epoch != EpochEndOffset::default() {
                     count += 1;
                 }
-                if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
+                if self.current_leader != LeaderIdAndEpoch::default() {
                     count += 1;
                 }
-                if version >= 12 && self.snapshot_id != SnapshotId::default() {
+                if self.snapshot_id != SnapshotId::default() {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -1715,7 +1693,7 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {
+                if self.diverging_epoch != EpochEndOffset::default() {
                     enc::put_tagged_field(buf, 0, |buf| {
                         self.diverging_epoch.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1727,7 +1705,7 @@ pub mod response {
                     &mut next,
                     Some(1),
                 );
-                if version >= 12 && self.current_leader != LeaderIdAndEpoch::default() {
+                if self.current_leader != LeaderIdAndEpoch::default() {
                     enc::put_tagged_field(buf, 1, |buf| {
                         self.current_leader.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1739,7 +1717,7 @@ pub mod response {
                     &mut next,
                     Some(2),
                 );
-                if version >= 12 && self.snapshot_id != SnapshotId::default() {
+                if self.snapshot_id != SnapshotId::default() {
                     enc::put_tagged_field(buf, 2, |buf| {
                         self.snapshot_id.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1774,29 +1752,17 @@ pub mod response {
             let mut f_current_leader = LeaderIdAndEpoch::default();
             let mut f_snapshot_id = SnapshotId::default();
             let f_aborted_transactions = if version >= 4 {
-                if version >= 4 {
-                    match dec::get_nullable_array_len(buf, flexible, 1)
-                        .map_err(err("AbortedTransactions"))?
-                    {
-                        Some(n) => {
-                            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
-                            for _ in 0..n {
-                                v.push(AbortedTransaction::decode(buf, version)?);
-                            }
-                            Some(v)
-                        }
-                        None => None,
-                    }
-                } else {
-                    Some({
-                        let n = dec::get_array_len(buf, flexible, 1)
-                            .map_err(err("AbortedTransactions"))?;
+                match dec::get_nullable_array_len(buf, flexible, 1)
+                    .map_err(err("AbortedTransactions"))?
+                {
+                    Some(n) => {
                         let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
                         for _ in 0..n {
                             v.push(AbortedTransaction::decode(buf, version)?);
                         }
-                        v
-                    })
+                        Some(v)
+                    }
+                    None => None,
                 }
             } else {
                 Some(Vec::new())
@@ -1813,7 +1779,7 @@ pub mod response {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 12 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1821,7 +1787,7 @@ pub mod response {
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("DivergingEpoch"))?;
                         }
-                        1 if version >= 12 => {
+                        1 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1829,7 +1795,7 @@ pub mod response {
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("CurrentLeader"))?;
                         }
-                        2 if version >= 12 => {
+                        2 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1897,7 +1863,7 @@ pub mod response {
                     SnapshotId::default()
                 },
                 aborted_transactions: if version >= 4 {
-                    if version >= 4 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(
@@ -2492,19 +2458,8 @@ pub mod response {
                 return Err(err("Port", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 16 {
-                match &self.rack {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Rack", k))?;
-                    }
-                    None => {
-                        if version >= 16 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Rack", k))?;
-                        } else {
-                            return Err(err("Rack", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.rack.as_deref(), flexible)
+                    .map_err(|k| err("Rack", k))?;
             } else if self.rack.is_some() {
                 return Err(err("Rack", EncodeErrorKind::FieldNotInVersion));
             }
@@ -2539,11 +2494,7 @@ pub mod response {
                 0
             };
             let f_rack = if version >= 16 {
-                if version >= 16 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Rack"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
             } else {
                 None
             };
@@ -2592,7 +2543,7 @@ pub mod response {
                     0
                 },
                 rack: if version >= 16 {
-                    if version >= 16 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

@@ -331,19 +331,8 @@ pub mod response {
                 return Err(err("ErrorCode", EncodeErrorKind::FieldNotInVersion));
             }
             if (1..=3).contains(&version) {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if (1..=3).contains(&version) {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), flexible)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             if version <= 3 {
                 buf.put_i32(self.node_id);
@@ -405,11 +394,7 @@ pub mod response {
                 0
             };
             let f_error_message = if (1..=3).contains(&version) {
-                if (1..=3).contains(&version) {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -483,7 +468,7 @@ pub mod response {
                     0
                 },
                 error_message: if (1..=3).contains(&version) {
-                    if (1..=3).contains(&version) && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))
@@ -632,19 +617,8 @@ pub mod response {
                 return Err(err("ErrorCode", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 4 {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 4 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), flexible)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -687,11 +661,7 @@ pub mod response {
                 0
             };
             let f_error_message = if version >= 4 {
-                if version >= 4 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -752,7 +722,7 @@ pub mod response {
                     0
                 },
                 error_message: if version >= 4 {
-                    if version >= 4 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-6")))

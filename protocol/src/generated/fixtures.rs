@@ -131,10 +131,10 @@ pub mod nullable_struct_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 1 && self.nullable_struct3.is_some() {
+                if self.nullable_struct3.is_some() {
                     count += 1;
                 }
-                if version >= 1 && self.nullable_struct4 != Some(MyStruct4::default()) {
+                if self.nullable_struct4 != Some(MyStruct4::default()) {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -145,24 +145,15 @@ pub mod nullable_struct_message {
                     &mut next,
                     Some(0),
                 );
-                if version >= 1 && self.nullable_struct3.is_some() {
+                if self.nullable_struct3.is_some() {
                     enc::put_tagged_field(buf, 0, |buf| {
                         match &self.nullable_struct3 {
                             Some(v) => {
-                                if version >= 1 {
-                                    buf.put_i8(1);
-                                }
+                                buf.put_i8(1);
                                 v.encode(buf, version)?;
                             }
                             None => {
-                                if version >= 1 {
-                                    buf.put_i8(-1);
-                                } else {
-                                    return Err(err(
-                                        "NullableStruct3",
-                                        EncodeErrorKind::NullNotAllowed,
-                                    ));
-                                }
+                                buf.put_i8(-1);
                             }
                         }
                         Ok::<(), EncodeError>(())
@@ -174,24 +165,15 @@ pub mod nullable_struct_message {
                     &mut next,
                     Some(1),
                 );
-                if version >= 1 && self.nullable_struct4 != Some(MyStruct4::default()) {
+                if self.nullable_struct4 != Some(MyStruct4::default()) {
                     enc::put_tagged_field(buf, 1, |buf| {
                         match &self.nullable_struct4 {
                             Some(v) => {
-                                if version >= 1 {
-                                    buf.put_i8(1);
-                                }
+                                buf.put_i8(1);
                                 v.encode(buf, version)?;
                             }
                             None => {
-                                if version >= 1 {
-                                    buf.put_i8(-1);
-                                } else {
-                                    return Err(err(
-                                        "NullableStruct4",
-                                        EncodeErrorKind::NullNotAllowed,
-                                    ));
-                                }
+                                buf.put_i8(-1);
                             }
                         }
                         Ok::<(), EncodeError>(())
@@ -242,35 +224,29 @@ pub mod nullable_struct_message {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 1 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_nullable_struct3 = if version >= 1 {
+                            f_nullable_struct3 =
                                 if dec::get_struct_present(buf).map_err(err("NullableStruct3"))? {
                                     Some(MyStruct3::decode(buf, version)?)
                                 } else {
                                     None
-                                }
-                            } else {
-                                Some(MyStruct3::decode(buf, version)?)
-                            };
+                                };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("NullableStruct3"))?;
                         }
-                        1 if version >= 1 => {
+                        1 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_nullable_struct4 = if version >= 1 {
+                            f_nullable_struct4 =
                                 if dec::get_struct_present(buf).map_err(err("NullableStruct4"))? {
                                     Some(MyStruct4::decode(buf, version)?)
                                 } else {
                                     None
-                                }
-                            } else {
-                                Some(MyStruct4::decode(buf, version)?)
-                            };
+                                };
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("NullableStruct4"))?;
                         }
@@ -316,7 +292,7 @@ pub mod nullable_struct_message {
                     ))
                 },
                 nullable_struct3: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(MyStruct3::sample(
@@ -328,7 +304,7 @@ pub mod nullable_struct_message {
                     None
                 },
                 nullable_struct4: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(MyStruct4::sample(
@@ -1404,34 +1380,32 @@ pub mod simple_example_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 1 && !self.my_tagged_int_array.is_empty() {
+                if !self.my_tagged_int_array.is_empty() {
                     count += 1;
                 }
-                if version >= 1 && self.my_nullable_string.is_some() {
+                if self.my_nullable_string.is_some() {
                     count += 1;
                 }
-                if version >= 1 && self.my_int16 != 123 {
+                if self.my_int16 != 123 {
                     count += 1;
                 }
-                if version >= 1 && self.my_float64 != 12.34 {
+                if self.my_float64 != 12.34 {
                     count += 1;
                 }
-                if version >= 1 && !self.my_string.is_empty() {
+                if !self.my_string.is_empty() {
                     count += 1;
                 }
-                if version >= 1 && self.my_bytes != Some(Bytes::new()) {
+                if self.my_bytes != Some(Bytes::new()) {
                     count += 1;
                 }
-                if version >= 1
-                    && self.tagged_uuid
-                        != Uuid::from_bytes([
-                            31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214,
-                            236,
-                        ])
+                if self.tagged_uuid
+                    != Uuid::from_bytes([
+                        31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214, 236,
+                    ])
                 {
                     count += 1;
                 }
-                if version >= 1 && self.tagged_long != 914172222550880202 {
+                if self.tagged_long != 914172222550880202 {
                     count += 1;
                 }
                 if version >= 2 && self.my_tagged_struct != TaggedStruct::default() {
@@ -1448,7 +1422,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(0),
                 );
-                if version >= 1 && !self.my_tagged_int_array.is_empty() {
+                if !self.my_tagged_int_array.is_empty() {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.my_tagged_int_array.len(), flexible)
                             .map_err(|k| err("myTaggedIntArray", k))?;
@@ -1464,25 +1438,10 @@ pub mod simple_example_message {
                     &mut next,
                     Some(1),
                 );
-                if version >= 1 && self.my_nullable_string.is_some() {
+                if self.my_nullable_string.is_some() {
                     enc::put_tagged_field(buf, 1, |buf| {
-                        match &self.my_nullable_string {
-                            Some(v) => {
-                                enc::put_string(buf, v, flexible)
-                                    .map_err(|k| err("myNullableString", k))?;
-                            }
-                            None => {
-                                if version >= 1 {
-                                    enc::put_nullable_string(buf, None, flexible)
-                                        .map_err(|k| err("myNullableString", k))?;
-                                } else {
-                                    return Err(err(
-                                        "myNullableString",
-                                        EncodeErrorKind::NullNotAllowed,
-                                    ));
-                                }
-                            }
-                        }
+                        enc::put_nullable_string(buf, self.my_nullable_string.as_deref(), flexible)
+                            .map_err(|k| err("myNullableString", k))?;
                         Ok::<(), EncodeError>(())
                     })?;
                 }
@@ -1492,7 +1451,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(2),
                 );
-                if version >= 1 && self.my_int16 != 123 {
+                if self.my_int16 != 123 {
                     enc::put_tagged_field(buf, 2, |buf| {
                         buf.put_i16(self.my_int16);
                         Ok::<(), EncodeError>(())
@@ -1504,7 +1463,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(3),
                 );
-                if version >= 1 && self.my_float64 != 12.34 {
+                if self.my_float64 != 12.34 {
                     enc::put_tagged_field(buf, 3, |buf| {
                         buf.put_f64(self.my_float64);
                         Ok::<(), EncodeError>(())
@@ -1516,7 +1475,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(4),
                 );
-                if version >= 1 && !self.my_string.is_empty() {
+                if !self.my_string.is_empty() {
                     enc::put_tagged_field(buf, 4, |buf| {
                         enc::put_string(buf, &self.my_string, flexible)
                             .map_err(|k| err("myString", k))?;
@@ -1529,21 +1488,10 @@ pub mod simple_example_message {
                     &mut next,
                     Some(5),
                 );
-                if version >= 1 && self.my_bytes != Some(Bytes::new()) {
+                if self.my_bytes != Some(Bytes::new()) {
                     enc::put_tagged_field(buf, 5, |buf| {
-                        match &self.my_bytes {
-                            Some(v) => {
-                                enc::put_bytes(buf, v, flexible).map_err(|k| err("myBytes", k))?;
-                            }
-                            None => {
-                                if version >= 1 {
-                                    enc::put_nullable_bytes(buf, None, flexible)
-                                        .map_err(|k| err("myBytes", k))?;
-                                } else {
-                                    return Err(err("myBytes", EncodeErrorKind::NullNotAllowed));
-                                }
-                            }
-                        }
+                        enc::put_nullable_bytes(buf, self.my_bytes.as_deref(), flexible)
+                            .map_err(|k| err("myBytes", k))?;
                         Ok::<(), EncodeError>(())
                     })?;
                 }
@@ -1553,12 +1501,10 @@ pub mod simple_example_message {
                     &mut next,
                     Some(6),
                 );
-                if version >= 1
-                    && self.tagged_uuid
-                        != Uuid::from_bytes([
-                            31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214,
-                            236,
-                        ])
+                if self.tagged_uuid
+                    != Uuid::from_bytes([
+                        31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214, 236,
+                    ])
                 {
                     enc::put_tagged_field(buf, 6, |buf| {
                         buf.put_slice(self.tagged_uuid.as_bytes());
@@ -1571,7 +1517,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(7),
                 );
-                if version >= 1 && self.tagged_long != 914172222550880202 {
+                if self.tagged_long != 914172222550880202 {
                     enc::put_tagged_field(buf, 7, |buf| {
                         buf.put_i64(self.tagged_long);
                         Ok::<(), EncodeError>(())
@@ -1673,7 +1619,7 @@ pub mod simple_example_message {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 1 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1689,37 +1635,30 @@ pub mod simple_example_message {
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("myTaggedIntArray"))?;
                         }
-                        1 if version >= 1 => {
+                        1 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_my_nullable_string = if version >= 1 {
-                                dec::get_nullable_string(buf, flexible)
-                                    .map_err(err("myNullableString"))?
-                            } else {
-                                Some(
-                                    dec::get_string(buf, flexible)
-                                        .map_err(err("myNullableString"))?,
-                                )
-                            };
+                            f_my_nullable_string = dec::get_nullable_string(buf, flexible)
+                                .map_err(err("myNullableString"))?;
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("myNullableString"))?;
                         }
-                        2 if version >= 1 => {
+                        2 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
                             f_my_int16 = dec::get_i16(buf).map_err(err("myInt16"))?;
                             dec::tagged_field_done(2, declared, buf).map_err(err("myInt16"))?;
                         }
-                        3 if version >= 1 => {
+                        3 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
                             f_my_float64 = dec::get_f64(buf).map_err(err("myFloat64"))?;
                             dec::tagged_field_done(3, declared, buf).map_err(err("myFloat64"))?;
                         }
-                        4 if version >= 1 => {
+                        4 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1727,25 +1666,22 @@ pub mod simple_example_message {
                                 dec::get_string(buf, flexible).map_err(err("myString"))?;
                             dec::tagged_field_done(4, declared, buf).map_err(err("myString"))?;
                         }
-                        5 if version >= 1 => {
+                        5 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_my_bytes = if version >= 1 {
-                                dec::get_nullable_bytes(buf, flexible).map_err(err("myBytes"))?
-                            } else {
-                                Some(dec::get_bytes(buf, flexible).map_err(err("myBytes"))?)
-                            };
+                            f_my_bytes =
+                                dec::get_nullable_bytes(buf, flexible).map_err(err("myBytes"))?;
                             dec::tagged_field_done(5, declared, buf).map_err(err("myBytes"))?;
                         }
-                        6 if version >= 1 => {
+                        6 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
                             f_tagged_uuid = dec::get_uuid(buf).map_err(err("taggedUuid"))?;
                             dec::tagged_field_done(6, declared, buf).map_err(err("taggedUuid"))?;
                         }
-                        7 if version >= 1 => {
+                        7 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -1824,7 +1760,7 @@ pub mod simple_example_message {
                     Vec::new()
                 },
                 my_nullable_string: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))
@@ -1848,7 +1784,7 @@ pub mod simple_example_message {
                     StrBytes::new()
                 },
                 my_bytes: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(Bytes::from(vec![seed as u8, 7, 0xff]))
@@ -2595,7 +2531,7 @@ pub mod klamm_every_type_message {
         pub id: Uuid,
         /// `Name`. Versions: 0+.
         pub name: StrBytes,
-        /// `MaybeName`. Versions: 0+; nullable: 1+; default: `null`.
+        /// `MaybeName`. Versions: 1+; nullable: 1+; default: `null`.
         pub maybe_name: Option<StrBytes>,
         /// `Payload`. Versions: 0+.
         pub payload: Bytes,
@@ -2605,13 +2541,13 @@ pub mod klamm_every_type_message {
         pub records: Option<Bytes>,
         /// `Numbers`. Versions: 0+.
         pub numbers: Vec<i32>,
-        /// `Names`. Versions: 0+; nullable: 2+; default: `null`.
+        /// `Names`. Versions: 0+; nullable: 2+.
         pub names: Option<Vec<StrBytes>>,
         /// `Ids`. Versions: 2+.
         pub ids: Vec<Uuid>,
         /// A list of structs. Versions: 0+.
         pub items: Vec<Item>,
-        /// `Inner`. Versions: 1+; nullable: 2+; default: `null`.
+        /// `Inner`. Versions: 1+; nullable: 2+.
         pub inner: Option<Inner>,
         /// `Shared`. Versions: 0+.
         pub shared: SharedStruct,
@@ -2643,10 +2579,10 @@ pub mod klamm_every_type_message {
                 maybe_payload: Some(Bytes::new()),
                 records: Some(Bytes::new()),
                 numbers: Vec::new(),
-                names: None,
+                names: Some(Vec::new()),
                 ids: Vec::new(),
                 items: Vec::new(),
-                inner: None,
+                inner: Some(Inner::default()),
                 shared: SharedStruct::default(),
                 tagged_count: -1,
                 tagged_struct: SharedStruct::default(),
@@ -2829,34 +2765,16 @@ pub mod klamm_every_type_message {
                 return Err(err("Id", EncodeErrorKind::FieldNotInVersion));
             }
             enc::put_string(buf, &self.name, flexible).map_err(|k| err("Name", k))?;
-            match &self.maybe_name {
-                Some(v) => {
-                    enc::put_string(buf, v, flexible).map_err(|k| err("MaybeName", k))?;
-                }
-                None => {
-                    if version >= 1 {
-                        enc::put_nullable_string(buf, None, flexible)
-                            .map_err(|k| err("MaybeName", k))?;
-                    } else {
-                        return Err(err("MaybeName", EncodeErrorKind::NullNotAllowed));
-                    }
-                }
+            if version >= 1 {
+                enc::put_nullable_string(buf, self.maybe_name.as_deref(), flexible)
+                    .map_err(|k| err("MaybeName", k))?;
+            } else if self.maybe_name.is_some() {
+                return Err(err("MaybeName", EncodeErrorKind::FieldNotInVersion));
             }
             enc::put_bytes(buf, &self.payload, flexible).map_err(|k| err("Payload", k))?;
             if version >= 1 {
-                match &self.maybe_payload {
-                    Some(v) => {
-                        enc::put_bytes(buf, v, flexible).map_err(|k| err("MaybePayload", k))?;
-                    }
-                    None => {
-                        if version >= 1 {
-                            enc::put_nullable_bytes(buf, None, flexible)
-                                .map_err(|k| err("MaybePayload", k))?;
-                        } else {
-                            return Err(err("MaybePayload", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_bytes(buf, self.maybe_payload.as_deref(), flexible)
+                    .map_err(|k| err("MaybePayload", k))?;
             }
             enc::put_nullable_bytes(buf, self.records.as_deref(), flexible)
                 .map_err(|k| err("Records", k))?;
@@ -2907,7 +2825,7 @@ pub mod klamm_every_type_message {
                         }
                     }
                 }
-            } else if self.inner.is_some() {
+            } else if self.inner != Some(Inner::default()) {
                 return Err(err("Inner", EncodeErrorKind::FieldNotInVersion));
             }
             self.shared.encode(buf, version)?;
@@ -2922,13 +2840,13 @@ pub mod klamm_every_type_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 3 && self.tagged_count != -1 {
+                if self.tagged_count != -1 {
                     count += 1;
                 }
                 if version >= 4 && self.tagged_struct != SharedStruct::default() {
                     count += 1;
                 }
-                if version >= 3 && !self.tagged_list.is_empty() {
+                if !self.tagged_list.is_empty() {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -2939,7 +2857,7 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(0),
                 );
-                if version >= 3 && self.tagged_count != -1 {
+                if self.tagged_count != -1 {
                     enc::put_tagged_field(buf, 0, |buf| {
                         buf.put_i32(self.tagged_count);
                         Ok::<(), EncodeError>(())
@@ -2963,7 +2881,7 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(5),
                 );
-                if version >= 3 && !self.tagged_list.is_empty() {
+                if !self.tagged_list.is_empty() {
                     enc::put_tagged_field(buf, 5, |buf| {
                         enc::put_array_len(buf, self.tagged_list.len(), flexible)
                             .map_err(|k| err("TaggedList", k))?;
@@ -3028,15 +2946,11 @@ pub mod klamm_every_type_message {
             let f_maybe_name = if version >= 1 {
                 dec::get_nullable_string(buf, flexible).map_err(err("MaybeName"))?
             } else {
-                Some(dec::get_string(buf, flexible).map_err(err("MaybeName"))?)
+                None
             };
             let f_payload = dec::get_bytes(buf, flexible).map_err(err("Payload"))?;
             let f_maybe_payload = if version >= 1 {
-                if version >= 1 {
-                    dec::get_nullable_bytes(buf, flexible).map_err(err("MaybePayload"))?
-                } else {
-                    Some(dec::get_bytes(buf, flexible).map_err(err("MaybePayload"))?)
-                }
+                dec::get_nullable_bytes(buf, flexible).map_err(err("MaybePayload"))?
             } else {
                 Some(Bytes::new())
             };
@@ -3101,7 +3015,7 @@ pub mod klamm_every_type_message {
                     Some(Inner::decode(buf, version)?)
                 }
             } else {
-                None
+                Some(Inner::default())
             };
             let f_shared = SharedStruct::decode(buf, version)?;
             let mut f_tagged_count = -1;
@@ -3113,7 +3027,7 @@ pub mod klamm_every_type_message {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 3 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -3128,7 +3042,7 @@ pub mod klamm_every_type_message {
                             dec::tagged_field_done(2, declared, buf)
                                 .map_err(err("TaggedStruct"))?;
                         }
-                        5 if version >= 3 => {
+                        5 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
@@ -3217,14 +3131,18 @@ pub mod klamm_every_type_message {
                     Uuid::NIL
                 },
                 name: StrBytes::from(format!("s{seed}-10")),
-                maybe_name: if version >= 1 && seed % 3 == 2 {
-                    None
+                maybe_name: if version >= 1 {
+                    if true && seed % 3 == 2 {
+                        None
+                    } else {
+                        Some(StrBytes::from(format!("s{seed}-11")))
+                    }
                 } else {
-                    Some(StrBytes::from(format!("s{seed}-11")))
+                    None
                 },
                 payload: Bytes::from(vec![seed as u8, 12, 0xff]),
                 maybe_payload: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(Bytes::from(vec![seed as u8, 13, 0xff]))
@@ -3281,7 +3199,7 @@ pub mod klamm_every_type_message {
                         ))
                     }
                 } else {
-                    None
+                    Some(Inner::default())
                 },
                 shared: SharedStruct::sample(version, seed.wrapping_mul(31).wrapping_add(20)),
                 tagged_count: if version >= 3 {
@@ -3381,7 +3299,7 @@ pub mod klamm_every_type_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 3 && self.extra.is_some() {
+                if self.extra.is_some() {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -3392,21 +3310,10 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(0),
                 );
-                if version >= 3 && self.extra.is_some() {
+                if self.extra.is_some() {
                     enc::put_tagged_field(buf, 0, |buf| {
-                        match &self.extra {
-                            Some(v) => {
-                                enc::put_string(buf, v, flexible).map_err(|k| err("Extra", k))?;
-                            }
-                            None => {
-                                if version >= 3 {
-                                    enc::put_nullable_string(buf, None, flexible)
-                                        .map_err(|k| err("Extra", k))?;
-                                } else {
-                                    return Err(err("Extra", EncodeErrorKind::NullNotAllowed));
-                                }
-                            }
-                        }
+                        enc::put_nullable_string(buf, self.extra.as_deref(), flexible)
+                            .map_err(|k| err("Extra", k))?;
                         Ok::<(), EncodeError>(())
                     })?;
                 }
@@ -3435,15 +3342,12 @@ pub mod klamm_every_type_message {
                 for _ in 0..count {
                     let (tag, data) = dec::get_tagged_field(buf).map_err(err("_tagged_fields"))?;
                     match tag {
-                        0 if version >= 3 => {
+                        0 => {
                             let declared = data.len();
                             let mut data = data;
                             let buf = &mut data;
-                            f_extra = if version >= 3 {
-                                dec::get_nullable_string(buf, flexible).map_err(err("Extra"))?
-                            } else {
-                                Some(dec::get_string(buf, flexible).map_err(err("Extra"))?)
-                            };
+                            f_extra =
+                                dec::get_nullable_string(buf, flexible).map_err(err("Extra"))?;
                             dec::tagged_field_done(0, declared, buf).map_err(err("Extra"))?;
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
@@ -3477,7 +3381,7 @@ pub mod klamm_every_type_message {
                     42
                 },
                 extra: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))

@@ -100,19 +100,8 @@ pub mod request {
             buf.put_i16(self.request_api_version);
             buf.put_i32(self.correlation_id);
             if version >= 1 {
-                match &self.client_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, false).map_err(|k| err("ClientId", k))?;
-                    }
-                    None => {
-                        if version >= 1 {
-                            enc::put_nullable_string(buf, None, false)
-                                .map_err(|k| err("ClientId", k))?;
-                        } else {
-                            return Err(err("ClientId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.client_id.as_deref(), false)
+                    .map_err(|k| err("ClientId", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -141,11 +130,7 @@ pub mod request {
             let f_request_api_version = dec::get_i16(buf).map_err(err("RequestApiVersion"))?;
             let f_correlation_id = dec::get_i32(buf).map_err(err("CorrelationId"))?;
             let f_client_id = if version >= 1 {
-                if version >= 1 {
-                    dec::get_nullable_string(buf, false).map_err(err("ClientId"))?
-                } else {
-                    Some(dec::get_string(buf, false).map_err(err("ClientId"))?)
-                }
+                dec::get_nullable_string(buf, false).map_err(err("ClientId"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -182,7 +167,7 @@ pub mod request {
                 request_api_version: (seed * 7 + 2) as i16,
                 correlation_id: (seed * 1_000_003 + 3) as i32,
                 client_id: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

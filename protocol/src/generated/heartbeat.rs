@@ -91,19 +91,8 @@ pub mod request {
             buf.put_i32(self.generation_id);
             enc::put_string(buf, &self.member_id, flexible).map_err(|k| err("MemberId", k))?;
             if version >= 3 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id.is_some() {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
@@ -136,11 +125,7 @@ pub mod request {
             let f_generation_id = dec::get_i32(buf).map_err(err("GenerationId"))?;
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_group_instance_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
@@ -177,7 +162,7 @@ pub mod request {
                 generation_id: (seed * 1_000_003 + 2) as i32,
                 member_id: StrBytes::from(format!("s{seed}-3")),
                 group_instance_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

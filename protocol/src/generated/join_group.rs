@@ -138,19 +138,8 @@ pub mod request {
             }
             enc::put_string(buf, &self.member_id, flexible).map_err(|k| err("MemberId", k))?;
             if version >= 5 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id.is_some() {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
@@ -162,19 +151,8 @@ pub mod request {
                 el.encode(buf, version)?;
             }
             if version >= 8 {
-                match &self.reason {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Reason", k))?;
-                    }
-                    None => {
-                        if version >= 8 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Reason", k))?;
-                        } else {
-                            return Err(err("Reason", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.reason.as_deref(), flexible)
+                    .map_err(|k| err("Reason", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -210,11 +188,7 @@ pub mod request {
             };
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_group_instance_id = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
@@ -228,11 +202,7 @@ pub mod request {
                 v
             };
             let f_reason = if version >= 8 {
-                if version >= 8 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Reason"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Reason"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Reason"))?
             } else {
                 None
             };
@@ -278,7 +248,7 @@ pub mod request {
                 },
                 member_id: StrBytes::from(format!("s{seed}-4")),
                 group_instance_id: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-5")))
@@ -297,7 +267,7 @@ pub mod request {
                     })
                     .collect(),
                 reason: if version >= 8 {
-                    if version >= 8 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-8")))
@@ -557,19 +527,8 @@ pub mod response {
             buf.put_i16(self.error_code);
             buf.put_i32(self.generation_id);
             if version >= 7 {
-                match &self.protocol_type {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ProtocolType", k))?;
-                    }
-                    None => {
-                        if version >= 7 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ProtocolType", k))?;
-                        } else {
-                            return Err(err("ProtocolType", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.protocol_type.as_deref(), flexible)
+                    .map_err(|k| err("ProtocolType", k))?;
             }
             match &self.protocol_name {
                 Some(v) => {
@@ -628,11 +587,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_generation_id = dec::get_i32(buf).map_err(err("GenerationId"))?;
             let f_protocol_type = if version >= 7 {
-                if version >= 7 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ProtocolType"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
             } else {
                 None
             };
@@ -698,7 +653,7 @@ pub mod response {
                 error_code: (seed * 7 + 2) as i16,
                 generation_id: (seed * 1_000_003 + 3) as i32,
                 protocol_type: if version >= 7 {
-                    if version >= 7 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))
@@ -781,19 +736,8 @@ pub mod response {
             };
             enc::put_string(buf, &self.member_id, flexible).map_err(|k| err("MemberId", k))?;
             if version >= 5 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             }
             enc::put_bytes(buf, &self.metadata, flexible).map_err(|k| err("Metadata", k))?;
             if flexible {
@@ -815,11 +759,7 @@ pub mod response {
             };
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_group_instance_id = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
@@ -854,7 +794,7 @@ pub mod response {
             Self {
                 member_id: StrBytes::from(format!("s{seed}-1")),
                 group_instance_id: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))

@@ -242,36 +242,14 @@ pub mod request {
                 return Err(err("MemberId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 3 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id.is_some() {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 5 {
-                match &self.reason {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Reason", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Reason", k))?;
-                        } else {
-                            return Err(err("Reason", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.reason.as_deref(), flexible)
+                    .map_err(|k| err("Reason", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -296,20 +274,12 @@ pub mod request {
                 StrBytes::new()
             };
             let f_group_instance_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
             let f_reason = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Reason"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Reason"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Reason"))?
             } else {
                 None
             };
@@ -347,7 +317,7 @@ pub mod request {
                     StrBytes::new()
                 },
                 group_instance_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))
@@ -356,7 +326,7 @@ pub mod request {
                     None
                 },
                 reason: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))
@@ -625,19 +595,8 @@ pub mod response {
                 return Err(err("MemberId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 3 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id != Some(StrBytes::new()) {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
@@ -669,11 +628,7 @@ pub mod response {
                 StrBytes::new()
             };
             let f_group_instance_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -716,7 +671,7 @@ pub mod response {
                     StrBytes::new()
                 },
                 group_instance_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))

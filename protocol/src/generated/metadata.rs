@@ -530,19 +530,8 @@ pub mod response {
                 el.encode(buf, version)?;
             }
             if version >= 2 {
-                match &self.cluster_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ClusterId", k))?;
-                    }
-                    None => {
-                        if version >= 2 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ClusterId", k))?;
-                        } else {
-                            return Err(err("ClusterId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.cluster_id.as_deref(), flexible)
+                    .map_err(|k| err("ClusterId", k))?;
             }
             if version >= 1 {
                 buf.put_i32(self.controller_id);
@@ -598,11 +587,7 @@ pub mod response {
                 v
             };
             let f_cluster_id = if version >= 2 {
-                if version >= 2 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ClusterId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ClusterId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ClusterId"))?
             } else {
                 None
             };
@@ -667,7 +652,7 @@ pub mod response {
                     })
                     .collect(),
                 cluster_id: if version >= 2 {
-                    if version >= 2 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))
@@ -757,19 +742,8 @@ pub mod response {
             enc::put_string(buf, &self.host, flexible).map_err(|k| err("Host", k))?;
             buf.put_i32(self.port);
             if version >= 1 {
-                match &self.rack {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Rack", k))?;
-                    }
-                    None => {
-                        if version >= 1 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Rack", k))?;
-                        } else {
-                            return Err(err("Rack", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.rack.as_deref(), flexible)
+                    .map_err(|k| err("Rack", k))?;
             }
             if flexible {
                 put_uvarint(buf, self.unknown_tagged_fields.len() as u64);
@@ -792,11 +766,7 @@ pub mod response {
             let f_host = dec::get_string(buf, flexible).map_err(err("Host"))?;
             let f_port = dec::get_i32(buf).map_err(err("Port"))?;
             let f_rack = if version >= 1 {
-                if version >= 1 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Rack"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
             } else {
                 None
             };
@@ -833,7 +803,7 @@ pub mod response {
                 host: StrBytes::from(format!("s{seed}-2")),
                 port: (seed * 1_000_003 + 3) as i32,
                 rack: if version >= 1 {
-                    if version >= 1 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

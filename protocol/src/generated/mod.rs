@@ -10,6 +10,7 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
+pub mod any;
 pub mod api_key;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -87,6 +88,7 @@ pub use alter_replica_log_dirs::{AlterReplicaLogDirsRequest, AlterReplicaLogDirs
 pub use alter_user_scram_credentials::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
+pub use any::{AnyRequest, AnyResponse};
 pub use api_key::ApiKey;
 pub use api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 pub use consumer_group_describe::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};

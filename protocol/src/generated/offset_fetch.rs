@@ -499,19 +499,8 @@ pub mod request {
                 return Err(err("GroupId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 9 {
-                match &self.member_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("MemberId", k))?;
-                    }
-                    None => {
-                        if version >= 9 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("MemberId", k))?;
-                        } else {
-                            return Err(err("MemberId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.member_id.as_deref(), flexible)
+                    .map_err(|k| err("MemberId", k))?;
             }
             if version >= 9 {
                 buf.put_i32(self.member_epoch);
@@ -525,11 +514,7 @@ pub mod request {
                         }
                     }
                     None => {
-                        if version >= 8 {
-                            enc::put_null_array(buf, flexible);
-                        } else {
-                            return Err(err("Topics", EncodeErrorKind::NullNotAllowed));
-                        }
+                        enc::put_null_array(buf, flexible);
                     }
                 }
             } else if self.topics != Some(Vec::new()) {
@@ -558,11 +543,7 @@ pub mod request {
                 StrBytes::new()
             };
             let f_member_id = if version >= 9 {
-                if version >= 9 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("MemberId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("MemberId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("MemberId"))?
             } else {
                 None
             };
@@ -572,26 +553,15 @@ pub mod request {
                 -1
             };
             let f_topics = if version >= 8 {
-                if version >= 8 {
-                    match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Topics"))? {
-                        Some(n) => {
-                            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
-                            for _ in 0..n {
-                                v.push(OffsetFetchRequestTopics::decode(buf, version)?);
-                            }
-                            Some(v)
-                        }
-                        None => None,
-                    }
-                } else {
-                    Some({
-                        let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
+                match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Topics"))? {
+                    Some(n) => {
                         let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
                         for _ in 0..n {
                             v.push(OffsetFetchRequestTopics::decode(buf, version)?);
                         }
-                        v
-                    })
+                        Some(v)
+                    }
+                    None => None,
                 }
             } else {
                 Some(Vec::new())
@@ -631,7 +601,7 @@ pub mod request {
                     StrBytes::new()
                 },
                 member_id: if version >= 9 {
-                    if version >= 9 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))
@@ -645,7 +615,7 @@ pub mod request {
                     -1
                 },
                 topics: if version >= 8 {
-                    if version >= 8 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(
@@ -1283,19 +1253,8 @@ pub mod response {
                 buf.put_i32(self.committed_leader_epoch);
             }
             if version <= 7 {
-                match &self.metadata {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Metadata", k))?;
-                    }
-                    None => {
-                        if version <= 7 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Metadata", k))?;
-                        } else {
-                            return Err(err("Metadata", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.metadata.as_deref(), flexible)
+                    .map_err(|k| err("Metadata", k))?;
             } else if self.metadata != Some(StrBytes::new()) {
                 return Err(err("Metadata", EncodeErrorKind::FieldNotInVersion));
             }
@@ -1337,11 +1296,7 @@ pub mod response {
                 -1
             };
             let f_metadata = if version <= 7 {
-                if version <= 7 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Metadata"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Metadata"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Metadata"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -1396,7 +1351,7 @@ pub mod response {
                     -1
                 },
                 metadata: if version <= 7 {
-                    if version <= 7 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))
@@ -1810,19 +1765,8 @@ pub mod response {
                 buf.put_i32(self.committed_leader_epoch);
             }
             if version >= 8 {
-                match &self.metadata {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Metadata", k))?;
-                    }
-                    None => {
-                        if version >= 8 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Metadata", k))?;
-                        } else {
-                            return Err(err("Metadata", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.metadata.as_deref(), flexible)
+                    .map_err(|k| err("Metadata", k))?;
             } else if self.metadata != Some(StrBytes::new()) {
                 return Err(err("Metadata", EncodeErrorKind::FieldNotInVersion));
             }
@@ -1864,11 +1808,7 @@ pub mod response {
                 -1
             };
             let f_metadata = if version >= 8 {
-                if version >= 8 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Metadata"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Metadata"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Metadata"))?
             } else {
                 Some(StrBytes::new())
             };
@@ -1923,7 +1863,7 @@ pub mod response {
                     -1
                 },
                 metadata: if version >= 8 {
-                    if version >= 8 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

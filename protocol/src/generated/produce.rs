@@ -88,19 +88,8 @@ pub mod request {
                 EncodeError::new("ProduceRequest", field, version, kind)
             };
             if version >= 3 {
-                match &self.transactional_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("TransactionalId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("TransactionalId", k))?;
-                        } else {
-                            return Err(err("TransactionalId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.transactional_id.as_deref(), flexible)
+                    .map_err(|k| err("TransactionalId", k))?;
             } else if self.transactional_id.is_some() {
                 return Err(err("TransactionalId", EncodeErrorKind::FieldNotInVersion));
             }
@@ -137,11 +126,7 @@ pub mod request {
                 }
             };
             let f_transactional_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("TransactionalId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("TransactionalId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("TransactionalId"))?
             } else {
                 None
             };
@@ -185,7 +170,7 @@ pub mod request {
         pub(crate) fn sample(version: i16, seed: u64) -> Self {
             Self {
                 transactional_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-1")))
@@ -894,19 +879,8 @@ pub mod response {
                 }
             }
             if version >= 8 {
-                match &self.error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 8 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ErrorMessage", k))?;
-                        } else {
-                            return Err(err("ErrorMessage", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.error_message.as_deref(), flexible)
+                    .map_err(|k| err("ErrorMessage", k))?;
             }
             if version < 10 && self.current_leader != LeaderIdAndEpoch::default() {
                 return Err(err("CurrentLeader", EncodeErrorKind::FieldNotInVersion));
@@ -970,11 +944,7 @@ pub mod response {
                 Vec::new()
             };
             let f_error_message = if version >= 8 {
-                if version >= 8 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?
             } else {
                 None
             };
@@ -1049,7 +1019,7 @@ pub mod response {
                     Vec::new()
                 },
                 error_message: if version >= 8 {
-                    if version >= 8 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-7")))
@@ -1116,23 +1086,8 @@ pub mod response {
                 return Err(err("BatchIndex", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 8 {
-                match &self.batch_index_error_message {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible)
-                            .map_err(|k| err("BatchIndexErrorMessage", k))?;
-                    }
-                    None => {
-                        if version >= 8 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("BatchIndexErrorMessage", k))?;
-                        } else {
-                            return Err(err(
-                                "BatchIndexErrorMessage",
-                                EncodeErrorKind::NullNotAllowed,
-                            ));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.batch_index_error_message.as_deref(), flexible)
+                    .map_err(|k| err("BatchIndexErrorMessage", k))?;
             } else if self.batch_index_error_message.is_some() {
                 return Err(err(
                     "BatchIndexErrorMessage",
@@ -1162,12 +1117,7 @@ pub mod response {
                 0
             };
             let f_batch_index_error_message = if version >= 8 {
-                if version >= 8 {
-                    dec::get_nullable_string(buf, flexible)
-                        .map_err(err("BatchIndexErrorMessage"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("BatchIndexErrorMessage"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("BatchIndexErrorMessage"))?
             } else {
                 None
             };
@@ -1204,7 +1154,7 @@ pub mod response {
                     0
                 },
                 batch_index_error_message: if version >= 8 {
-                    if version >= 8 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-2")))
@@ -1422,19 +1372,8 @@ pub mod response {
                 return Err(err("Port", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 10 {
-                match &self.rack {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("Rack", k))?;
-                    }
-                    None => {
-                        if version >= 10 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("Rack", k))?;
-                        } else {
-                            return Err(err("Rack", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.rack.as_deref(), flexible)
+                    .map_err(|k| err("Rack", k))?;
             } else if self.rack.is_some() {
                 return Err(err("Rack", EncodeErrorKind::FieldNotInVersion));
             }
@@ -1469,11 +1408,7 @@ pub mod response {
                 0
             };
             let f_rack = if version >= 10 {
-                if version >= 10 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("Rack"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("Rack"))?
             } else {
                 None
             };
@@ -1522,7 +1457,7 @@ pub mod response {
                     0
                 },
                 rack: if version >= 10 {
-                    if version >= 10 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

@@ -112,51 +112,18 @@ pub mod request {
             buf.put_i32(self.generation_id);
             enc::put_string(buf, &self.member_id, flexible).map_err(|k| err("MemberId", k))?;
             if version >= 3 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id.is_some() {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 5 {
-                match &self.protocol_type {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ProtocolType", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ProtocolType", k))?;
-                        } else {
-                            return Err(err("ProtocolType", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.protocol_type.as_deref(), flexible)
+                    .map_err(|k| err("ProtocolType", k))?;
             }
             if version >= 5 {
-                match &self.protocol_name {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ProtocolName", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ProtocolName", k))?;
-                        } else {
-                            return Err(err("ProtocolName", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.protocol_name.as_deref(), flexible)
+                    .map_err(|k| err("ProtocolName", k))?;
             }
             enc::put_array_len(buf, self.assignments.len(), flexible)
                 .map_err(|k| err("Assignments", k))?;
@@ -192,29 +159,17 @@ pub mod request {
             let f_generation_id = dec::get_i32(buf).map_err(err("GenerationId"))?;
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_group_instance_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
             let f_protocol_type = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ProtocolType"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
             } else {
                 None
             };
             let f_protocol_name = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ProtocolName"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ProtocolName"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ProtocolName"))?
             } else {
                 None
             };
@@ -262,7 +217,7 @@ pub mod request {
                 generation_id: (seed * 1_000_003 + 2) as i32,
                 member_id: StrBytes::from(format!("s{seed}-3")),
                 group_instance_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))
@@ -271,7 +226,7 @@ pub mod request {
                     None
                 },
                 protocol_type: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-5")))
@@ -280,7 +235,7 @@ pub mod request {
                     None
                 },
                 protocol_name: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-6")))
@@ -503,34 +458,12 @@ pub mod response {
             }
             buf.put_i16(self.error_code);
             if version >= 5 {
-                match &self.protocol_type {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ProtocolType", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ProtocolType", k))?;
-                        } else {
-                            return Err(err("ProtocolType", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.protocol_type.as_deref(), flexible)
+                    .map_err(|k| err("ProtocolType", k))?;
             }
             if version >= 5 {
-                match &self.protocol_name {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("ProtocolName", k))?;
-                    }
-                    None => {
-                        if version >= 5 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("ProtocolName", k))?;
-                        } else {
-                            return Err(err("ProtocolName", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.protocol_name.as_deref(), flexible)
+                    .map_err(|k| err("ProtocolName", k))?;
             }
             enc::put_bytes(buf, &self.assignment, flexible).map_err(|k| err("Assignment", k))?;
             if flexible {
@@ -565,20 +498,12 @@ pub mod response {
             };
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_protocol_type = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ProtocolType"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ProtocolType"))?
             } else {
                 None
             };
             let f_protocol_name = if version >= 5 {
-                if version >= 5 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("ProtocolName"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("ProtocolName"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("ProtocolName"))?
             } else {
                 None
             };
@@ -620,7 +545,7 @@ pub mod response {
                 },
                 error_code: (seed * 7 + 2) as i16,
                 protocol_type: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-3")))
@@ -629,7 +554,7 @@ pub mod response {
                     None
                 },
                 protocol_name: if version >= 5 {
-                    if version >= 5 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-4")))

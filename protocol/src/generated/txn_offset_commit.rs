@@ -147,19 +147,8 @@ pub mod request {
                 return Err(err("MemberId", EncodeErrorKind::FieldNotInVersion));
             }
             if version >= 3 {
-                match &self.group_instance_id {
-                    Some(v) => {
-                        enc::put_string(buf, v, flexible).map_err(|k| err("GroupInstanceId", k))?;
-                    }
-                    None => {
-                        if version >= 3 {
-                            enc::put_nullable_string(buf, None, flexible)
-                                .map_err(|k| err("GroupInstanceId", k))?;
-                        } else {
-                            return Err(err("GroupInstanceId", EncodeErrorKind::NullNotAllowed));
-                        }
-                    }
-                }
+                enc::put_nullable_string(buf, self.group_instance_id.as_deref(), flexible)
+                    .map_err(|k| err("GroupInstanceId", k))?;
             } else if self.group_instance_id.is_some() {
                 return Err(err("GroupInstanceId", EncodeErrorKind::FieldNotInVersion));
             }
@@ -208,11 +197,7 @@ pub mod request {
                 StrBytes::new()
             };
             let f_group_instance_id = if version >= 3 {
-                if version >= 3 {
-                    dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
-                } else {
-                    Some(dec::get_string(buf, flexible).map_err(err("GroupInstanceId"))?)
-                }
+                dec::get_nullable_string(buf, flexible).map_err(err("GroupInstanceId"))?
             } else {
                 None
             };
@@ -272,7 +257,7 @@ pub mod request {
                     StrBytes::new()
                 },
                 group_instance_id: if version >= 3 {
-                    if version >= 3 && seed % 3 == 2 {
+                    if true && seed % 3 == 2 {
                         None
                     } else {
                         Some(StrBytes::from(format!("s{seed}-7")))
