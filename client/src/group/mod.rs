@@ -6,6 +6,7 @@ mod config;
 pub mod consumer_protocol;
 mod event;
 mod membership;
+mod offsets;
 mod topic_partition;
 mod transmit;
 
@@ -16,5 +17,6 @@ pub use assignor::{
 pub use config::{GroupConfig, GroupConfigError};
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
+pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position};
 pub use topic_partition::TopicPartition;
 pub use transmit::{Coordinator, Destination, GroupRequest, GroupResponse, RequestId, Transmit};
