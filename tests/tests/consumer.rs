@@ -94,8 +94,8 @@ async fn recv_n(c: &mut Consumer, n: usize) -> Vec<Message> {
     out
 }
 
-fn text(b: &Option<bytes::Bytes>) -> Option<String> {
-    b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+fn text(b: Option<&[u8]>) -> Option<String> {
+    b.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 #[tokio::test]
@@ -128,9 +128,9 @@ async fn reads_librdkafka_records_of_every_codec_with_headers_exactly() {
         let got = recv_n(&mut c, sent.len()).await;
         let mut by_pos: BTreeMap<(i32, i64), &Message> = BTreeMap::new();
         for m in &got {
-            assert_eq!(&*m.topic, topic);
+            assert_eq!(m.topic(), topic);
             assert!(
-                by_pos.insert((m.partition, m.offset), m).is_none(),
+                by_pos.insert((m.partition(), m.offset()), m).is_none(),
                 "duplicate {m:?}"
             );
         }
@@ -138,21 +138,24 @@ async fn reads_librdkafka_records_of_every_codec_with_headers_exactly() {
             let m = by_pos
                 .get(pos)
                 .unwrap_or_else(|| panic!("{codec}: record {i} at {pos:?} missing"));
-            assert_eq!(text(&m.key).as_deref(), rec["key"].as_str(), "{codec} #{i}");
             assert_eq!(
-                text(&m.value).as_deref(),
+                text(m.key()).as_deref(),
+                rec["key"].as_str(),
+                "{codec} #{i}"
+            );
+            assert_eq!(
+                text(m.value()).as_deref(),
                 rec["value"].as_str(),
                 "{codec} #{i}"
             );
             assert_eq!(
-                m.timestamp,
+                m.timestamp(),
                 rec["timestamp_ms"].as_i64().unwrap(),
                 "{codec} #{i}"
             );
             let headers: Vec<(String, Option<String>)> = m
-                .headers
-                .iter()
-                .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), text(&h.value)))
+                .headers()
+                .map(|h| (String::from_utf8_lossy(h.key).into_owned(), text(h.value)))
                 .collect();
             assert_eq!(
                 headers,
@@ -168,8 +171,8 @@ async fn reads_librdkafka_records_of_every_codec_with_headers_exactly() {
         for p in 0..2 {
             let offs: Vec<i64> = got
                 .iter()
-                .filter(|m| m.partition == p)
-                .map(|m| m.offset)
+                .filter(|m| m.partition() == p)
+                .map(|m| m.offset())
                 .collect();
             assert!(
                 offs.windows(2).all(|w| w[0] < w[1]),
@@ -195,7 +198,7 @@ async fn seek_position_lag_and_stream() {
 
     let first = recv_n(&mut c, 3).await;
     assert_eq!(
-        first.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        first.iter().map(|m| m.offset()).collect::<Vec<_>>(),
         [0, 1, 2]
     );
     assert_eq!(c.position(&tp).await.unwrap(), 3);
@@ -205,7 +208,7 @@ async fn seek_position_lag_and_stream() {
     c.seek(&tp, 10).unwrap();
     assert_eq!(c.position(&tp).await.unwrap(), 10);
     let m = recv_n(&mut c, 1).await.remove(0);
-    assert_eq!((m.offset, text(&m.value).as_deref()), (10, Some("r2-0")));
+    assert_eq!((m.offset(), text(m.value()).as_deref()), (10, Some("r2-0")));
 
     // Back to the beginning, through the Stream API.
     c.seek_to_beginning(std::slice::from_ref(&tp)).unwrap();
@@ -214,7 +217,7 @@ async fn seek_position_lag_and_stream() {
             .await
             .expect("15 messages");
     assert_eq!(
-        all.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        all.iter().map(|m| m.offset()).collect::<Vec<_>>(),
         (0..15).collect::<Vec<_>>()
     );
     assert_eq!(c.position(&tp).await.unwrap(), 15);
@@ -227,7 +230,7 @@ async fn seek_position_lag_and_stream() {
     let late = recv_n(&mut c, 3).await;
     assert_eq!(
         late.iter()
-            .map(|m| text(&m.value).unwrap())
+            .map(|m| text(m.value()).unwrap())
             .collect::<Vec<_>>(),
         ["late-0", "late-1", "late-2"]
     );
@@ -237,7 +240,11 @@ async fn seek_position_lag_and_stream() {
     // the first message is 10. Either way nothing before 7 is handed out.
     c.seek(&tp, 7).unwrap();
     let m = recv_n(&mut c, 1).await.remove(0);
-    assert!(m.offset == 7 || m.offset == 10, "got offset {}", m.offset);
+    assert!(
+        m.offset() == 7 || m.offset() == 10,
+        "got offset {}",
+        m.offset()
+    );
 
     // A batch call returns what is buffered, bounded by max.
     c.seek(&tp, 0).unwrap();
@@ -248,7 +255,7 @@ async fn seek_position_lag_and_stream() {
         got.extend(batch);
     }
     assert_eq!(
-        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        got.iter().map(|m| m.offset()).collect::<Vec<_>>(),
         (0..18).collect::<Vec<_>>()
     );
     let empty = c.recv_batch(10, Duration::from_millis(200)).await.unwrap();
@@ -273,14 +280,14 @@ async fn paused_partitions_deliver_nothing_until_resumed() {
     produce(&topic, &values("a", 4, 0), json!({}));
     produce(&topic, &values("b", 4, 1), json!({}));
     let got = recv_n(&mut c, 4).await;
-    assert!(got.iter().all(|m| m.partition == 1), "{got:?}");
+    assert!(got.iter().all(|m| m.partition() == 1), "{got:?}");
     let more = c.recv_batch(10, Duration::from_millis(300)).await.unwrap();
     assert!(more.is_empty(), "paused partition delivered {more:?}");
     c.resume(std::slice::from_ref(&p0)).unwrap();
     let got = recv_n(&mut c, 4).await;
-    assert!(got.iter().all(|m| m.partition == 0), "{got:?}");
+    assert!(got.iter().all(|m| m.partition() == 0), "{got:?}");
     assert_eq!(
-        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        got.iter().map(|m| m.offset()).collect::<Vec<_>>(),
         [0, 1, 2, 3]
     );
 }
@@ -308,11 +315,11 @@ async fn auto_offset_reset_latest_reads_only_new_records() {
     let got = recv_n(&mut c, 3).await;
     assert_eq!(
         got.iter()
-            .map(|m| text(&m.value).unwrap())
+            .map(|m| text(m.value()).unwrap())
             .collect::<Vec<_>>(),
         ["new-0", "new-1", "new-2"]
     );
-    assert_eq!(got[0].offset, 5);
+    assert_eq!(got[0].offset(), 5);
 }
 
 #[tokio::test]
@@ -349,7 +356,7 @@ async fn auto_offset_reset_none_surfaces_errors_and_other_partitions_go_on() {
         text.contains("auto.offset.reset") && text.contains(&format!("{topic}-0")),
         "{text}"
     );
-    assert!(got.iter().all(|m| m.partition == 1));
+    assert!(got.iter().all(|m| m.partition() == 1));
 
     // An offset past the end: Kafka answers OFFSET_OUT_OF_RANGE, which
     // with no reset policy is an error for that partition. tansu answers
@@ -367,7 +374,7 @@ async fn auto_offset_reset_none_surfaces_errors_and_other_partitions_go_on() {
     }
     // A seek restarts the partition.
     c.seek(&p1, 0).unwrap();
-    assert_eq!(recv_n(&mut c, 1).await[0].offset, 0);
+    assert_eq!(recv_n(&mut c, 1).await[0].offset(), 0);
 }
 
 #[tokio::test]
@@ -387,7 +394,7 @@ async fn commit_then_committed_round_trips_and_a_new_consumer_resumes_there() {
         .await
         .unwrap();
     let got = recv_n(&mut c, 10).await;
-    assert_eq!(got.last().unwrap().offset, 9);
+    assert_eq!(got.last().unwrap().offset(), 9);
     c.commit().await.unwrap();
     let committed = c.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp].expect("committed");
     assert_eq!(committed.offset, 10, "only what was handed out");
@@ -419,7 +426,7 @@ async fn commit_then_committed_round_trips_and_a_new_consumer_resumes_there() {
         .await
         .unwrap();
     let got = recv_n(&mut c, 2).await;
-    assert_eq!(got.iter().map(|m| m.offset).collect::<Vec<_>>(), [10, 11]);
+    assert_eq!(got.iter().map(|m| m.offset()).collect::<Vec<_>>(), [10, 11]);
     // close() commits with auto-commit on: what was handed out, no more.
     c.close().await.unwrap();
     let c = consumer(Some(&group)).await;
@@ -451,7 +458,7 @@ async fn read_committed_consumer_reads_plain_records() {
     .unwrap();
     let got = recv_n(&mut c, 5).await;
     assert_eq!(
-        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        got.iter().map(|m| m.offset()).collect::<Vec<_>>(),
         [0, 1, 2, 3, 4]
     );
 }

@@ -445,7 +445,7 @@ impl Consumer {
     fn next_buffered(&mut self) -> Option<Message> {
         let chunk = self.current.as_mut()?;
         if let Some(m) = chunk.messages.next() {
-            chunk.consumed = Some((m.offset + 1, m.leader_epoch));
+            chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
             return Some(m);
         }
         if let Some(mut chunk) = self.current.take() {

@@ -129,22 +129,14 @@ pub(crate) fn decode(input: DecodeInput<'_>) -> Decoded {
         for record in records {
             match record {
                 Ok(r) if r.offset < fetch_offset => {}
-                Ok(r) => out.messages.push(Message {
-                    topic: topic.clone(),
-                    partition,
-                    offset: r.offset,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    timestamp: r.timestamp,
-                    timestamp_type: r.timestamp_type,
-                    leader_epoch,
-                }),
+                Ok(r) => out
+                    .messages
+                    .push(Message::new(topic.clone(), partition, leader_epoch, r)),
                 Err(e) => {
                     let at = out
                         .messages
                         .last()
-                        .map_or(out.next_offset, |m| m.offset + 1);
+                        .map_or(out.next_offset, |m| m.offset() + 1);
                     out.next_offset = at;
                     out.error = Some((at, e));
                     return out;
@@ -254,7 +246,7 @@ mod tests {
     }
 
     fn offsets(d: &Decoded) -> Vec<i64> {
-        d.messages.iter().map(|m| m.offset).collect()
+        d.messages.iter().map(Message::offset).collect()
     }
 
     #[test]
@@ -271,13 +263,13 @@ mod tests {
             assert_eq!(d.next_offset, 5);
             assert!(d.error.is_none());
             let m = &d.messages[4];
-            assert_eq!(m.value.as_deref(), Some(&b"v4"[..]));
-            assert_eq!(m.key.as_deref(), Some(&b"k"[..]));
-            assert_eq!(m.partition, 2);
-            assert_eq!(&*m.topic, "t");
-            assert_eq!(m.timestamp, 1_001);
-            assert_eq!(m.leader_epoch, Some(3));
-            let h = m.headers.to_vec();
+            assert_eq!(m.value(), Some(&b"v4"[..]));
+            assert_eq!(m.key(), Some(&b"k"[..]));
+            assert_eq!(m.partition(), 2);
+            assert_eq!(m.topic(), "t");
+            assert_eq!(m.timestamp(), 1_001);
+            assert_eq!(m.leader_epoch(), Some(3));
+            let h = m.headers_vec();
             assert_eq!(h, [Header::new("h", Some("x"))]);
         }
     }
