@@ -6,7 +6,8 @@
 # minutes on 2 cores; the binary is cached in $CARGO_HOME/bin (usually
 # ~/.cargo/bin) so later runs on the same machine reuse it.
 #
-# Override with KLAMM_TANSU=/path/to/tansu.
+# Override with KLAMM_TANSU=/path/to/tansu. With KLAMM_NO_INSTALL=1 a missing
+# binary is an error instead of a build (test processes set it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -31,6 +32,9 @@ if is_good_tansu "$cached"; then
     exit 0
 fi
 
+if [[ -n "${KLAMM_NO_INSTALL:-}" ]]; then
+    klamm_die "tansu $TANSU_VERSION is not installed (looked for $cached): run scripts/test.sh or scripts/ensure-tansu.sh once to build it (about 13 minutes), or set KLAMM_BOOTSTRAP"
+fi
 command -v cargo >/dev/null || klamm_die "cannot install tansu: cargo is not on PATH"
 
 cache="$(klamm_cache_dir)"

@@ -103,7 +103,17 @@ mod tests {
 
     #[test]
     fn unsigned_round_trip_and_length() {
-        for v in [0u64, 1, 127, 128, 300, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut b = BytesMut::new();
             put_uvarint(&mut b, v);
             assert_eq!(b.len(), uvarint_len(v), "length of {v}");
@@ -114,7 +124,12 @@ mod tests {
     #[test]
     fn signed_zigzag_matches_kafka() {
         // Kafka's ByteUtils: -1 encodes as 0x01, 1 as 0x02, -64 as 0x7f.
-        for (v, wire) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (-64, vec![0x7f])] {
+        for (v, wire) in [
+            (0i64, vec![0u8]),
+            (-1, vec![1]),
+            (1, vec![2]),
+            (-64, vec![0x7f]),
+        ] {
             let mut b = BytesMut::new();
             put_varint64(&mut b, v);
             assert_eq!(&b[..], &wire[..]);
@@ -132,16 +147,31 @@ mod tests {
 
     #[test]
     fn hostile_varints_are_errors() {
-        assert_eq!(get_uvarint32(&mut &[0x80u8, 0x80][..]), Err(VarintError::Truncated));
+        assert_eq!(
+            get_uvarint32(&mut &[0x80u8, 0x80][..]),
+            Err(VarintError::Truncated)
+        );
         assert_eq!(get_uvarint32(&mut &[][..]), Err(VarintError::Truncated));
         // Six continuation bytes cannot be a 32-bit value.
         let long = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0x01];
-        assert_eq!(get_uvarint32(&mut &long[..]), Err(VarintError::Overflow { bits: 32 }));
+        assert_eq!(
+            get_uvarint32(&mut &long[..]),
+            Err(VarintError::Overflow { bits: 32 })
+        );
         // Fifth byte carrying bits above bit 31.
         let high = [0xffu8, 0xff, 0xff, 0xff, 0x1f];
-        assert_eq!(get_uvarint32(&mut &high[..]), Err(VarintError::Overflow { bits: 32 }));
-        assert_eq!(get_uvarint32(&mut &[0xffu8, 0xff, 0xff, 0xff, 0x0f][..]), Ok(u32::MAX));
+        assert_eq!(
+            get_uvarint32(&mut &high[..]),
+            Err(VarintError::Overflow { bits: 32 })
+        );
+        assert_eq!(
+            get_uvarint32(&mut &[0xffu8, 0xff, 0xff, 0xff, 0x0f][..]),
+            Ok(u32::MAX)
+        );
         let eleven = [0xffu8; 11];
-        assert_eq!(get_uvarint64(&mut &eleven[..]), Err(VarintError::Overflow { bits: 64 }));
+        assert_eq!(
+            get_uvarint64(&mut &eleven[..]),
+            Err(VarintError::Overflow { bits: 64 })
+        );
     }
 }

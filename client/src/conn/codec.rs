@@ -1,0 +1,161 @@
+//! The sans-io half of a connection: stamps correlation ids on outgoing frames,
+//! keeps the in-flight table, and matches incoming frames to it.
+//!
+//! ```text
+//! caller frame ──start()──▶ correlation id patched in, entry recorded
+//! socket bytes ──buffer()──▶ FrameReader ──next_response()──▶ (entry, frame)
+//! ```
+//! No I/O and no clock: the driver owns both.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+
+use super::frame::{FrameError, FrameReader};
+
+/// Offset of the correlation id in a request frame: size (4), api key (2),
+/// api version (2).
+const CORRELATION_OFFSET: usize = 8;
+
+/// Correlation ids and in-flight requests for one connection.
+#[derive(Debug)]
+pub(crate) struct Codec<T> {
+    next_correlation: i32,
+    in_flight: HashMap<i32, T>,
+    reader: FrameReader,
+}
+
+impl<T> Codec<T> {
+    pub(crate) fn new(max_frame_size: usize) -> Self {
+        Self {
+            next_correlation: 0,
+            in_flight: HashMap::new(),
+            reader: FrameReader::new(max_frame_size),
+        }
+    }
+
+    /// Stamps a fresh correlation id into `frame` (a complete size-prefixed
+    /// request) and records `entry` until its response arrives.
+    ///
+    /// Returns `None` when the frame is too short to be a request.
+    pub(crate) fn start(&mut self, frame: &mut BytesMut, entry: T) -> Option<i32> {
+        let slot = frame.get_mut(CORRELATION_OFFSET..CORRELATION_OFFSET + 4)?;
+        let mut id = self.next_correlation;
+        // Skip ids still in flight after a wrap-around (needs 2^31 requests in
+        // flight at once to loop, which the pipeline limit rules out).
+        while self.in_flight.contains_key(&id) {
+            id = id.wrapping_add(1).max(0);
+        }
+        self.next_correlation = id.wrapping_add(1).max(0);
+        slot.copy_from_slice(&id.to_be_bytes());
+        self.in_flight.insert(id, entry);
+        Some(id)
+    }
+
+    /// Buffer for socket reads.
+    pub(crate) fn read_buffer(&mut self) -> &mut BytesMut {
+        self.reader.buffer()
+    }
+
+    /// The next complete response: its correlation id, the entry recorded for
+    /// it, and the frame starting at the response header.
+    pub(crate) fn next_response(&mut self) -> Result<Option<(i32, T, Bytes)>, FrameError> {
+        let Some(frame) = self.reader.next_frame()? else {
+            return Ok(None);
+        };
+        let id = match frame.get(..4) {
+            Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            None => return Err(FrameError::TooShort(frame.len())),
+        };
+        let entry = self
+            .in_flight
+            .remove(&id)
+            .ok_or(FrameError::UnknownCorrelationId(id))?;
+        Ok(Some((id, entry, frame)))
+    }
+
+    /// Removes one request (it timed out), if still in flight.
+    pub(crate) fn take(&mut self, id: i32) -> Option<T> {
+        self.in_flight.remove(&id)
+    }
+
+    /// Whether a request is still in flight.
+    pub(crate) fn is_in_flight(&self, id: i32) -> bool {
+        self.in_flight.contains_key(&id)
+    }
+
+    /// Requests in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Takes every in-flight entry, to fail them when the connection dies.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.in_flight.drain().map(|(_, entry)| entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_frame() -> BytesMut {
+        let mut f = BytesMut::new();
+        f.extend_from_slice(&10i32.to_be_bytes());
+        f.extend_from_slice(&[0, 18, 0, 3, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+        f
+    }
+
+    fn response(id: i32, body: &[u8]) -> Vec<u8> {
+        let mut v = ((4 + body.len()) as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(&id.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn stamps_ids_and_matches_out_of_order() {
+        let mut c = Codec::new(1024);
+        let mut a = request_frame();
+        let mut b = request_frame();
+        let ia = c.start(&mut a, "a").unwrap();
+        let ib = c.start(&mut b, "b").unwrap();
+        assert_ne!(ia, ib);
+        assert_eq!(&a[8..12], &ia.to_be_bytes());
+        assert_eq!(&b[8..12], &ib.to_be_bytes());
+        c.read_buffer().extend_from_slice(&response(ib, b"B"));
+        c.read_buffer().extend_from_slice(&response(ia, b"A"));
+        let (id, entry, frame) = c.next_response().unwrap().unwrap();
+        assert_eq!((id, entry, &frame[4..]), (ib, "b", &b"B"[..]));
+        let (id, entry, _) = c.next_response().unwrap().unwrap();
+        assert_eq!((id, entry), (ia, "a"));
+        assert_eq!(c.in_flight(), 0);
+    }
+
+    #[test]
+    fn unknown_ids_and_short_frames_are_errors() {
+        let mut c: Codec<()> = Codec::new(1024);
+        c.read_buffer().extend_from_slice(&response(77, b""));
+        assert_eq!(
+            c.next_response().unwrap_err(),
+            FrameError::UnknownCorrelationId(77)
+        );
+        let mut c: Codec<()> = Codec::new(1024);
+        c.read_buffer().extend_from_slice(&[0, 0, 0, 2, 1, 2]);
+        assert_eq!(c.next_response().unwrap_err(), FrameError::TooShort(2));
+        let mut short = BytesMut::from(&[0u8; 6][..]);
+        assert_eq!(c.start(&mut short, ()), None);
+    }
+
+    #[test]
+    fn ids_wrap_without_reuse() {
+        let mut c = Codec::new(1024);
+        c.next_correlation = i32::MAX;
+        let mut f = request_frame();
+        assert_eq!(c.start(&mut f, 1), Some(i32::MAX));
+        let mut g = request_frame();
+        assert_eq!(c.start(&mut g, 2), Some(0));
+        let drained: Vec<_> = c.drain().collect();
+        assert_eq!(drained.len(), 2);
+    }
+}
