@@ -9,6 +9,7 @@ pub mod conn;
 pub mod error;
 pub mod group;
 pub mod metadata;
+pub mod producer;
 pub mod retry;
 
 pub use client::{Client, CoordinatorKey, Target};

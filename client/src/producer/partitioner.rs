@@ -143,7 +143,7 @@ impl StickyPartition {
     }
 
     /// Chooses the partition for one record; see the module docs for the
-    /// order.
+    /// order. The flag says whether the choice was the sticky one.
     pub(crate) fn choose(
         &mut self,
         partitioner: &dyn Partitioner,
@@ -152,30 +152,30 @@ impl StickyPartition {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         partitions: Partitions<'_>,
-    ) -> Result<i32, PartitionError> {
+    ) -> Result<(i32, bool), PartitionError> {
         let count = partitions.count;
         if count <= 0 {
             return Err(PartitionError::NoPartitions);
         }
         let chosen = match explicit {
-            Some(p) => p,
+            Some(p) => (p, false),
             None => match partitioner.partition(topic, key, value, count) {
-                Some(p) => p,
-                None => self.current(count, partitions.available),
+                Some(p) => (p, false),
+                None => (self.current(count, partitions.available), true),
             },
         };
-        if (0..count).contains(&chosen) {
+        if (0..count).contains(&chosen.0) {
             Ok(chosen)
         } else {
             Err(PartitionError::OutOfRange {
-                partition: chosen,
+                partition: chosen.0,
                 partition_count: count,
             })
         }
     }
 
     /// The partition keyless records go to now, choosing one if needed.
-    fn current(&mut self, partition_count: i32, available: &[i32]) -> i32 {
+    pub(crate) fn current(&mut self, partition_count: i32, available: &[i32]) -> i32 {
         match self.current {
             Some(p) if p < partition_count => p,
             _ => {
@@ -287,7 +287,7 @@ mod tests {
         key: Option<&[u8]>,
         count: i32,
     ) -> Result<i32, PartitionError> {
-        s.choose(p, "t", explicit, key, None, all(count))
+        s.choose(p, "t", explicit, key, None, all(count)).map(|(p, _)| p)
     }
 
     #[test]
