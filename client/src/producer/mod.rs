@@ -6,12 +6,14 @@
 
 mod accumulator;
 mod batch;
+mod config;
 mod delivery;
 mod error;
 mod murmur2;
 mod partitioner;
 mod record;
 
+pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::Delivery;
 pub use error::ProduceError;
 pub use murmur2::{key_partition, murmur2, to_positive};
