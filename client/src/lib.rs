@@ -9,6 +9,8 @@ pub mod conn;
 pub mod error;
 pub mod group;
 pub mod metadata;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod producer;
 pub mod retry;
 

@@ -44,7 +44,6 @@ pub(crate) struct AccumulatorConfig {
     pub(crate) buffer_memory: usize,
     pub(crate) max_request_size: usize,
     pub(crate) delivery_timeout: Duration,
-    pub(crate) retry_backoff: Duration,
     /// Batches of one partition in flight at once.
     pub(crate) max_in_flight: usize,
     pub(crate) idempotent: bool,
@@ -180,6 +179,11 @@ impl Accumulator {
             .filter(|(_, q)| q.leader.is_some())
             .map(|(i, _)| i as i32)
             .collect();
+    }
+
+    /// Topics with recorded metadata.
+    pub(crate) fn topic_names(&self) -> Vec<String> {
+        self.topics.keys().map(|k| k.to_string()).collect()
     }
 
     /// Whether metadata for `topic` was recorded.
@@ -568,6 +572,13 @@ impl Accumulator {
             q.acked_once = true;
         }
         self.release(b);
+    }
+
+    /// Whether an older batch of `b`'s partition waits to be resent.
+    pub(crate) fn has_earlier_queued(&mut self, b: &ProducerBatch) -> bool {
+        let id = b.id;
+        self.queue(b)
+            .is_some_and(|q| q.ready.front().is_some_and(|r| r.id < id))
     }
 
     /// `b` failed for good; the caller finishes it with the error.

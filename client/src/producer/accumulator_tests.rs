@@ -16,7 +16,6 @@ fn config() -> AccumulatorConfig {
         buffer_memory: 10_000,
         max_request_size: 1_000,
         delivery_timeout: Duration::from_secs(120),
-        retry_backoff: Duration::from_millis(100),
         max_in_flight: 5,
         idempotent: false,
     }

@@ -237,11 +237,6 @@ impl ProducerBatch {
         }
         self.completion.complete(outcome);
     }
-
-    /// True once `finish` ran.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.finished
-    }
 }
 
 impl Drop for ProducerBatch {

@@ -41,6 +41,13 @@ pub enum ProduceError {
         /// `max.block.ms`.
         after: Duration,
     },
+    /// `try_send` for a topic whose metadata is not known yet (it is being
+    /// fetched; try again shortly).
+    #[error("no metadata for topic {topic} yet")]
+    MetadataPending {
+        /// The topic.
+        topic: String,
+    },
     /// The record's partition is not valid for its topic.
     #[error("topic {topic}: {source}")]
     Partition {
