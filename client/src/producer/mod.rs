@@ -11,6 +11,10 @@ mod delivery;
 mod error;
 mod handle;
 mod metrics;
+#[cfg(test)]
+mod mock_log;
+#[cfg(test)]
+mod mock_tests;
 mod murmur2;
 mod partitioner;
 mod record;
