@@ -106,7 +106,6 @@ struct TopicQueue {
     sticky: StickyPartition,
 }
 
-
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
@@ -188,7 +187,9 @@ impl Accumulator {
 
     /// Whether metadata for `topic` was recorded.
     pub(crate) fn knows_topic(&self, topic: &str) -> bool {
-        self.topics.get(topic).is_some_and(|t| !t.partitions.is_empty())
+        self.topics
+            .get(topic)
+            .is_some_and(|t| !t.partitions.is_empty())
     }
 
     /// Topics with queued batches on a partition that has no leader.
@@ -196,9 +197,9 @@ impl Accumulator {
         self.topics
             .values()
             .filter(|t| {
-                t.partitions.iter().any(|q| {
-                    q.leader.is_none() && (q.open.is_some() || !q.ready.is_empty())
-                })
+                t.partitions
+                    .iter()
+                    .any(|q| q.leader.is_none() && (q.open.is_some() || !q.ready.is_empty()))
             })
             .map(|t| t.name.clone())
             .collect()
@@ -281,8 +282,7 @@ impl Accumulator {
         // A full sticky batch: seal it and let the sticky choice move on
         // before appending (so the new batch starts on the new partition).
         if let Some(q) = topic.partitions.get_mut(partition as usize) {
-            if q
-                .open
+            if q.open
                 .as_ref()
                 .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
             {
@@ -304,8 +304,7 @@ impl Accumulator {
         let Some(q) = topic.partitions.get_mut(partition as usize) else {
             return Err(AppendError::UnknownTopic);
         };
-        if q
-            .open
+        if q.open
             .as_ref()
             .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
         {
@@ -337,7 +336,9 @@ impl Accumulator {
         } else {
             batch.size()
         };
-        let delivery = batch.append(timestamp, key, value, headers).map_err(AppendError::Rejected)?;
+        let delivery = batch
+            .append(timestamp, key, value, headers)
+            .map_err(AppendError::Rejected)?;
         let grown = batch.size().saturating_sub(before);
         batch.accounted += grown;
         self.buffered += grown;
@@ -391,7 +392,11 @@ impl Accumulator {
             return;
         }
         self.producer = Some((producer_id, epoch));
-        for q in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
             q.next_sequence = 0;
             q.acked_once = false;
             for b in &mut q.ready {
@@ -416,7 +421,12 @@ impl Accumulator {
 
     /// Takes the batches to send to `broker` now: at most one per
     /// partition, up to `max_bytes` in total (at least one batch).
-    pub(crate) fn drain(&mut self, now: Instant, broker: i32, max_bytes: usize) -> Vec<ProducerBatch> {
+    pub(crate) fn drain(
+        &mut self,
+        now: Instant,
+        broker: i32,
+        max_bytes: usize,
+    ) -> Vec<ProducerBatch> {
         let force = self.force_ready();
         let linger = self.config.linger;
         let batch_size = self.config.batch_size;
@@ -511,7 +521,11 @@ impl Accumulator {
         let expired = |b: &ProducerBatch| now.saturating_duration_since(b.created) >= timeout;
         let mut out = Vec::new();
         let mut gap = false;
-        for q in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
             while q.ready.front().is_some_and(expired) {
                 if let Some(b) = q.ready.pop_front() {
                     gap |= b.stamp.is_some_and(|s| s.base_sequence >= 0);
@@ -603,7 +617,11 @@ impl Accumulator {
         match self.queue(&b) {
             Some(q) => {
                 q.in_flight = q.in_flight.saturating_sub(1);
-                let at = q.ready.iter().position(|r| r.id > b.id).unwrap_or(q.ready.len());
+                let at = q
+                    .ready
+                    .iter()
+                    .position(|r| r.id > b.id)
+                    .unwrap_or(q.ready.len());
                 q.ready.insert(at, b);
             }
             None => {
@@ -617,7 +635,11 @@ impl Accumulator {
     /// Takes every queued batch (not those in flight), for shutdown.
     pub(crate) fn take_all(&mut self) -> Vec<ProducerBatch> {
         let mut out = Vec::new();
-        for q in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
             out.extend(q.ready.drain(..));
             out.extend(q.open.take());
         }

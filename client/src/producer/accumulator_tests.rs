@@ -48,8 +48,18 @@ fn ack(a: &mut Accumulator, mut b: ProducerBatch, base_offset: i64) {
 fn records_fill_one_batch_in_place_until_linger() {
     let t0 = Instant::now();
     let mut a = acc(config());
-    let mut d1 = send(&mut a, t0, ProducerRecord::new("t").partition(0).value(b"a")).delivery;
-    let mut d2 = send(&mut a, t0, ProducerRecord::new("t").partition(0).value(b"b")).delivery;
+    let mut d1 = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    )
+    .delivery;
+    let mut d2 = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"b"),
+    )
+    .delivery;
     assert!(a.buffered() > 61);
     // Not ready before linger.
     assert!(a.drain(t0 + Duration::from_millis(4), 1, 1_000).is_empty());
@@ -69,8 +79,14 @@ fn records_fill_one_batch_in_place_until_linger() {
     assert!(poll(&mut d1).is_pending());
     ack(&mut a, b, 70);
     assert_eq!(a.buffered(), 0);
-    assert!(matches!(poll(&mut d1), Poll::Ready(Ok(RecordMetadata { offset: 70, .. }))));
-    assert!(matches!(poll(&mut d2), Poll::Ready(Ok(RecordMetadata { offset: 71, .. }))));
+    assert!(matches!(
+        poll(&mut d1),
+        Poll::Ready(Ok(RecordMetadata { offset: 70, .. }))
+    ));
+    assert!(matches!(
+        poll(&mut d2),
+        Poll::Ready(Ok(RecordMetadata { offset: 71, .. }))
+    ));
 }
 
 #[test]
@@ -80,7 +96,12 @@ fn a_full_batch_is_sealed_and_ready_at_once() {
     let value = [7u8; 50];
     let mut sealed = false;
     for _ in 0..5 {
-        sealed |= send(&mut a, t0, ProducerRecord::new("t").partition(1).value(&value)).wake;
+        sealed |= send(
+            &mut a,
+            t0,
+            ProducerRecord::new("t").partition(1).value(&value),
+        )
+        .wake;
     }
     assert!(sealed);
     // The first batch (3 records of ~60 bytes within 200) goes before linger.
@@ -95,7 +116,11 @@ fn drain_only_takes_the_brokers_partitions_and_respects_max_bytes() {
     let t0 = Instant::now();
     let mut a = acc(config());
     for p in 0..3 {
-        let _ = send(&mut a, t0, ProducerRecord::new("t").partition(p).value(&[1u8; 120]));
+        let _ = send(
+            &mut a,
+            t0,
+            ProducerRecord::new("t").partition(p).value(&[1u8; 120]),
+        );
     }
     let later = t0 + Duration::from_millis(10);
     assert_eq!(a.drain(later, 3, 1_000).len(), 0);
@@ -130,7 +155,11 @@ fn keyed_records_follow_murmur2() {
     let mut a = Accumulator::new(config(), Arc::new(DefaultPartitioner));
     a.set_topic("six", &[Some(1); 6]);
     // murmur2 % 6: "foobar" -> 0, "key-42" -> 3, "a-little-bit-longer-string" -> 5.
-    for (key, want) in [("foobar", 0), ("key-42", 3), ("a-little-bit-longer-string", 5)] {
+    for (key, want) in [
+        ("foobar", 0),
+        ("key-42", 3),
+        ("a-little-bit-longer-string", 5),
+    ] {
         let d = send(&mut a, t0, ProducerRecord::new("six").key(key)).delivery;
         assert_eq!(d.partition(), want, "{key}");
     }
@@ -146,7 +175,12 @@ fn buffer_memory_bounds_appends_and_pressure_makes_batches_ready() {
     let v = [0u8; 100];
     let mut n = 0;
     loop {
-        match a.append(t0, 0, &ProducerRecord::new("t").partition(0).value(&v), &mut None) {
+        match a.append(
+            t0,
+            0,
+            &ProducerRecord::new("t").partition(0).value(&v),
+            &mut None,
+        ) {
             Ok(_) => n += 1,
             Err(AppendError::Full) => break,
             Err(e) => panic!("{e:?}"),
@@ -163,7 +197,15 @@ fn buffer_memory_bounds_appends_and_pressure_makes_batches_ready() {
     for b in b {
         ack(&mut a, b, 0);
     }
-    assert!(a.append(t0, 0, &ProducerRecord::new("t").partition(0).value(&v), &mut None).is_ok());
+    assert!(
+        a.append(
+            t0,
+            0,
+            &ProducerRecord::new("t").partition(0).value(&v),
+            &mut None
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -225,7 +267,10 @@ fn idempotent_sequences_and_in_order_retries() {
     let first = a.drain(later, 1, 10_000);
     assert_eq!(first.len(), 1);
     let s0 = first[0].stamp.unwrap();
-    assert_eq!((s0.producer_id, s0.producer_epoch, s0.base_sequence), (9, 0, 0));
+    assert_eq!(
+        (s0.producer_id, s0.producer_epoch, s0.base_sequence),
+        (9, 0, 0)
+    );
     // One in flight until the first ack.
     assert!(a.drain(later, 1, 10_000).is_empty());
     let n0 = first[0].record_count() as i32;
@@ -261,17 +306,34 @@ fn a_new_producer_epoch_restarts_sequences() {
         ..config()
     });
     a.set_producer(9, 0);
-    let _ = send(&mut a, t0, ProducerRecord::new("t").partition(0).value(b"x"));
-    let b = a.drain(t0 + Duration::from_secs(1), 1, 1_000).pop().unwrap();
+    let _ = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"x"),
+    );
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
     assert_eq!(b.stamp.unwrap().base_sequence, 0);
     ack(&mut a, b, 0);
-    let _ = send(&mut a, t0, ProducerRecord::new("t").partition(0).value(b"y"));
-    let b = a.drain(t0 + Duration::from_secs(1), 1, 1_000).pop().unwrap();
+    let _ = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"y"),
+    );
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
     assert_eq!(b.stamp.unwrap().base_sequence, 1);
     // UNKNOWN_PRODUCER_ID etc.: new epoch, the retried batch is restamped from 0.
     a.set_producer(9, 1);
     a.retry(b, t0, Duration::ZERO);
-    let b = a.drain(t0 + Duration::from_secs(1), 1, 1_000).pop().unwrap();
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
     let s = b.stamp.unwrap();
     assert_eq!((s.producer_epoch, s.base_sequence), (1, 0));
 }
@@ -299,7 +361,10 @@ fn batches_past_delivery_timeout_expire_unless_in_flight() {
             last_error: None,
         }));
     }
-    assert!(matches!(poll(&mut d), Poll::Ready(Err(ProduceError::DeliveryTimeout { .. }))));
+    assert!(matches!(
+        poll(&mut d),
+        Poll::Ready(Err(ProduceError::DeliveryTimeout { .. }))
+    ));
 }
 
 #[test]
@@ -319,11 +384,19 @@ fn callbacks_are_taken_only_when_the_record_is() {
         assert!(matches!(r, Ok(RecordMetadata { offset: 5, .. })));
         h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }));
-    assert!(a.append(t0, 0, &ProducerRecord::new("nope"), &mut cb).is_err());
+    assert!(
+        a.append(t0, 0, &ProducerRecord::new("nope"), &mut cb)
+            .is_err()
+    );
     assert!(cb.is_some());
-    let _ = a.append(t0, 0, &ProducerRecord::new("t").partition(0), &mut cb).unwrap();
+    let _ = a
+        .append(t0, 0, &ProducerRecord::new("t").partition(0), &mut cb)
+        .unwrap();
     assert!(cb.is_none());
-    let b = a.drain(t0 + Duration::from_secs(1), 1, 1_000).pop().unwrap();
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
     ack(&mut a, b, 5);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -259,7 +259,10 @@ mod tests {
     fn built_once_and_restamped_on_retry() {
         let mut b = batch(Compression::Lz4);
         for i in 0..10u8 {
-            let _ = b.append(1000 + i64::from(i), Some(&[i]), Some(b"value"), &[]).unwrap();
+            drop(
+                b.append(1000 + i64::from(i), Some(&[i]), Some(b"value"), &[])
+                    .unwrap(),
+            );
         }
         let stamp = ProducerStamp {
             producer_id: 7,
@@ -279,7 +282,10 @@ mod tests {
         let wire = WireBatch::parse(restamped).unwrap();
         wire.verify_crc().unwrap();
         let h = wire.header();
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (7, 2, 0));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (7, 2, 0)
+        );
         assert_eq!(h.record_count, 10);
         let keys: Vec<u8> = wire
             .records(1 << 20)
@@ -295,7 +301,11 @@ mod tests {
         let mut b = batch(Compression::None);
         let d = b.append(5, None, Some(b"v"), &[]).unwrap();
         let s = seen.clone();
-        b.add_callback(1, 6, Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))));
+        b.add_callback(
+            1,
+            6,
+            Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))),
+        );
         b.finish(Ok(BatchAck {
             base_offset: 10,
             log_append_time: -1,
@@ -308,8 +318,12 @@ mod tests {
 
         let s = seen.clone();
         let mut b = batch(Compression::None);
-        let _ = b.append(5, None, Some(b"v"), &[]).unwrap();
-        b.add_callback(0, 5, Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))));
+        drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+        b.add_callback(
+            0,
+            5,
+            Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))),
+        );
         drop(b);
         assert!(matches!(seen.lock().unwrap()[1], Err(ProduceError::Closed)));
     }

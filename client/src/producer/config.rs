@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use klamm_protocol::compression::Compression;
 
-use super::partitioner::{
-    DefaultPartitioner, Murmur2Partitioner, Partitioner, StickyPartitioner,
-};
+use super::partitioner::{DefaultPartitioner, Murmur2Partitioner, Partitioner, StickyPartitioner};
 use crate::config::Properties;
 use crate::error::Error;
 
@@ -183,14 +181,16 @@ impl ProducerConfig {
         if let Some(n) = props.take_usize("max.request.size")? {
             b = b.max_request_size(n);
         }
-        if let Some(p) = props.take_parsed("partitioner", |s| -> Result<Arc<dyn Partitioner>, String> {
-            match s {
-                "murmur2_random" | "default" => Ok(Arc::new(DefaultPartitioner)),
-                "murmur2" => Ok(Arc::new(Murmur2Partitioner)),
-                "sticky" | "uniform_sticky" => Ok(Arc::new(StickyPartitioner)),
-                _ => Err(format!("`{s}` is not murmur2_random, murmur2 or sticky")),
-            }
-        })? {
+        if let Some(p) =
+            props.take_parsed("partitioner", |s| -> Result<Arc<dyn Partitioner>, String> {
+                match s {
+                    "murmur2_random" | "default" => Ok(Arc::new(DefaultPartitioner)),
+                    "murmur2" => Ok(Arc::new(Murmur2Partitioner)),
+                    "sticky" | "uniform_sticky" => Ok(Arc::new(StickyPartitioner)),
+                    _ => Err(format!("`{s}` is not murmur2_random, murmur2 or sticky")),
+                }
+            })?
+        {
             b = b.partitioner(p);
         }
         b.build()
@@ -453,7 +453,10 @@ mod tests {
         assert_eq!(c.batch_size(), 1000);
         assert_eq!(c.buffer_memory(), 100_000);
         assert_eq!(c.max_block(), Duration::from_millis(250));
-        assert_eq!((c.compression(), c.compression_level()), (Compression::Zstd, Some(3)));
+        assert_eq!(
+            (c.compression(), c.compression_level()),
+            (Compression::Zstd, Some(3))
+        );
         assert_eq!(c.max_in_flight(), 3);
         assert_eq!(c.retries(), 4);
         assert_eq!(c.retry_backoff(), Duration::from_millis(20));

@@ -203,7 +203,10 @@ mod tests {
         }
     }
 
-    fn poll(d: &mut Delivery, w: &Arc<CountingWaker>) -> Poll<Result<RecordMetadata, ProduceError>> {
+    fn poll(
+        d: &mut Delivery,
+        w: &Arc<CountingWaker>,
+    ) -> Poll<Result<RecordMetadata, ProduceError>> {
         let waker = Waker::from(w.clone());
         Pin::new(d).poll(&mut Context::from_waker(&waker))
     }
@@ -224,8 +227,22 @@ mod tests {
         assert_eq!(w.0.load(Ordering::SeqCst), 2);
         let r0 = poll(&mut d0, &w);
         let r5 = poll(&mut d5, &w);
-        assert!(matches!(r0, Poll::Ready(Ok(RecordMetadata { partition: 3, offset: 40, timestamp: 100 }))));
-        assert!(matches!(r5, Poll::Ready(Ok(RecordMetadata { partition: 3, offset: 45, timestamp: 105 }))));
+        assert!(matches!(
+            r0,
+            Poll::Ready(Ok(RecordMetadata {
+                partition: 3,
+                offset: 40,
+                timestamp: 100
+            }))
+        ));
+        assert!(matches!(
+            r5,
+            Poll::Ready(Ok(RecordMetadata {
+                partition: 3,
+                offset: 45,
+                timestamp: 105
+            }))
+        ));
         // A second outcome never overrides the first: no record is reported twice.
         assert!(!c.complete(Err(ProduceError::Closed)));
         assert!(matches!(poll(&mut d0, &w), Poll::Ready(Ok(_))));
@@ -247,7 +264,11 @@ mod tests {
         }));
         assert!(matches!(
             poll(&mut Delivery::new(c, 2, 7), &w),
-            Poll::Ready(Ok(RecordMetadata { offset: 12, timestamp: 999, .. }))
+            Poll::Ready(Ok(RecordMetadata {
+                offset: 12,
+                timestamp: 999,
+                ..
+            }))
         ));
         let c = BatchCompletion::new(1);
         c.complete(Ok(BatchAck {
@@ -256,7 +277,11 @@ mod tests {
         }));
         assert!(matches!(
             poll(&mut Delivery::new(c, 2, 7), &w),
-            Poll::Ready(Ok(RecordMetadata { offset: -1, timestamp: 7, .. }))
+            Poll::Ready(Ok(RecordMetadata {
+                offset: -1,
+                timestamp: 7,
+                ..
+            }))
         ));
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
-use super::accumulator::{AccumulatorConfig, AppendError, Accumulator};
+use super::accumulator::{Accumulator, AccumulatorConfig, AppendError};
 use super::config::ProducerConfig;
 use super::delivery::{Callback, Delivery};
 use super::error::ProduceError;
@@ -105,7 +105,11 @@ impl Shared {
 
     /// Copies leaders from `meta` for every topic the accumulator knows (and
     /// `extra`); returns whether `extra` is now known.
-    pub(crate) fn apply_metadata(self: &Arc<Self>, meta: &ClusterMetadata, extra: Option<&str>) -> bool {
+    pub(crate) fn apply_metadata(
+        self: &Arc<Self>,
+        meta: &ClusterMetadata,
+        extra: Option<&str>,
+    ) -> bool {
         let mut acc = self.acc();
         let mut names: Vec<String> = acc.topic_names();
         if let Some(t) = extra {
@@ -116,11 +120,18 @@ impl Shared {
                 if t.error.is_error() || t.partitions.is_empty() {
                     continue;
                 }
-                let count = t.partitions.iter().map(|p| p.partition + 1).max().unwrap_or(0);
+                let count = t
+                    .partitions
+                    .iter()
+                    .map(|p| p.partition + 1)
+                    .max()
+                    .unwrap_or(0);
                 let mut leaders = vec![None; count.max(0) as usize];
                 for p in &t.partitions {
                     if let Some(slot) = leaders.get_mut(p.partition as usize) {
-                        *slot = p.leader.filter(|_| !p.error.is_error() || p.leader.is_some());
+                        *slot = p
+                            .leader
+                            .filter(|_| !p.error.is_error() || p.leader.is_some());
                     }
                 }
                 acc.set_topic(&name, &leaders);
@@ -228,7 +239,9 @@ impl Producer {
     /// Builds client and producer settings from Kafka property pairs
     /// (`bootstrap.servers`, `acks`, `linger.ms`, ...) and connects. Any
     /// unknown property is an error naming it.
-    pub async fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Producer, Error>
+    pub async fn from_pairs<K, V>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Producer, Error>
     where
         K: Into<String>,
         V: Into<String>,
@@ -400,7 +413,9 @@ impl Producer {
                                     return;
                                 }
                                 Ok(_) => {}
-                                Err(e) => tracing::debug!(topic = record.topic, error = %e, "metadata for send"),
+                                Err(e) => {
+                                    tracing::debug!(topic = record.topic, error = %e, "metadata for send")
+                                }
                             }
                             tokio::time::sleep(shared.config.retry_backoff()).await;
                         }

@@ -26,11 +26,14 @@ pub(crate) struct Stored {
     pub(crate) producer_id: i64,
 }
 
+/// Per producer id: (epoch, last sequence, recent batches as (first
+/// sequence, base offset)).
+type ProducerState = (i16, i32, Vec<(i32, i64)>);
+
 #[derive(Debug, Default)]
 pub(crate) struct PartitionLog {
     pub(crate) records: Vec<Stored>,
-    /// producer id → (epoch, last sequence, recent batches: (first seq, base offset)).
-    producers: HashMap<i64, (i16, i32, Vec<(i32, i64)>)>,
+    producers: HashMap<i64, ProducerState>,
 }
 
 #[derive(Debug, Default)]
@@ -91,7 +94,11 @@ impl MockLog {
             .sum()
     }
 
-    fn produce(&self, ctx: &MockContext, r: &klamm_protocol::generated::ProduceRequest) -> ProduceResponse {
+    fn produce(
+        &self,
+        ctx: &MockContext,
+        r: &klamm_protocol::generated::ProduceRequest,
+    ) -> ProduceResponse {
         let mut out = ProduceResponse::default();
         out.throttle_time_ms = self.throttle_ms.load(Ordering::SeqCst);
         for t in &r.topic_data {
@@ -108,7 +115,11 @@ impl MockLog {
                     pr.error_message = self.message.lock().unwrap().clone().map(StrBytes::from);
                     code
                 } else {
-                    match self.append(t.name.as_str(), p.index, p.records.clone().unwrap_or_default()) {
+                    match self.append(
+                        t.name.as_str(),
+                        p.index,
+                        p.records.clone().unwrap_or_default(),
+                    ) {
                         Ok(base) => {
                             pr.base_offset = base;
                             ErrorCode::None

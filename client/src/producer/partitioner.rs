@@ -188,11 +188,7 @@ impl StickyPartition {
 
     /// A batch of `partition` was sealed: if it was the sticky one, move on
     /// to another partition (a different one whenever there is a choice).
-    pub(crate) fn batch_sealed(
-        &mut self,
-        partition: i32,
-        partitions: Partitions<'_>,
-    ) {
+    pub(crate) fn batch_sealed(&mut self, partition: i32, partitions: Partitions<'_>) {
         if self.current == Some(partition) && partitions.count > 0 {
             self.current = Some(pick(
                 partitions.count,
@@ -287,13 +283,17 @@ mod tests {
         key: Option<&[u8]>,
         count: i32,
     ) -> Result<i32, PartitionError> {
-        s.choose(p, "t", explicit, key, None, all(count)).map(|(p, _)| p)
+        s.choose(p, "t", explicit, key, None, all(count))
+            .map(|(p, _)| p)
     }
 
     #[test]
     fn explicit_partition_wins_and_is_checked() {
         let mut s = sticky(1);
-        assert_eq!(choose(Some(4), &DefaultPartitioner, &mut s, Some(b"k"), 6), Ok(4));
+        assert_eq!(
+            choose(Some(4), &DefaultPartitioner, &mut s, Some(b"k"), 6),
+            Ok(4)
+        );
         assert_eq!(
             choose(Some(6), &DefaultPartitioner, &mut s, None, 6),
             Err(PartitionError::OutOfRange {
@@ -319,7 +319,13 @@ mod tests {
         #[derive(Debug)]
         struct Bad;
         impl Partitioner for Bad {
-            fn partition(&self, _: &str, _: Option<&[u8]>, _: Option<&[u8]>, n: i32) -> Option<i32> {
+            fn partition(
+                &self,
+                _: &str,
+                _: Option<&[u8]>,
+                _: Option<&[u8]>,
+                n: i32,
+            ) -> Option<i32> {
                 Some(n)
             }
         }
@@ -336,14 +342,26 @@ mod tests {
     fn keys_hash_like_java_and_keyless_records_stick() {
         let mut s = sticky(2);
         // murmur2("foobar") % 6 == 0, murmur2("key-42") % 6 == 3 (see murmur2.rs).
-        assert_eq!(choose(None, &DefaultPartitioner, &mut s, Some(b"foobar"), 6), Ok(0));
-        assert_eq!(choose(None, &DefaultPartitioner, &mut s, Some(b"key-42"), 6), Ok(3));
+        assert_eq!(
+            choose(None, &DefaultPartitioner, &mut s, Some(b"foobar"), 6),
+            Ok(0)
+        );
+        assert_eq!(
+            choose(None, &DefaultPartitioner, &mut s, Some(b"key-42"), 6),
+            Ok(3)
+        );
         let first = choose(None, &DefaultPartitioner, &mut s, None, 6).unwrap();
         for _ in 0..100 {
-            assert_eq!(choose(None, &DefaultPartitioner, &mut s, None, 6), Ok(first));
+            assert_eq!(
+                choose(None, &DefaultPartitioner, &mut s, None, 6),
+                Ok(first)
+            );
         }
         // Keys still hash while a sticky partition is set.
-        assert_eq!(choose(None, &DefaultPartitioner, &mut s, Some(b"foobar"), 6), Ok(0));
+        assert_eq!(
+            choose(None, &DefaultPartitioner, &mut s, Some(b"foobar"), 6),
+            Ok(0)
+        );
     }
 
     #[test]
@@ -395,7 +413,10 @@ mod tests {
         for _ in 0..20 {
             s.batch_sealed(p, available);
             let next = s.current(6, available.available);
-            assert!(available.available.contains(&next) && next != p, "{p} -> {next}");
+            assert!(
+                available.available.contains(&next) && next != p,
+                "{p} -> {next}"
+            );
             p = next;
         }
         // Only one partition has a leader: stay on it rather than pick a leaderless one.

@@ -172,7 +172,9 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
                 broker: conn.broker().label(),
                 api: "Produce",
                 ours: klamm_protocol::VersionRange::new(MIN_PRODUCE_VERSION, 11),
-                theirs: crate::error::BrokerRange(conn.versions().get(klamm_protocol::ApiKey::Produce)),
+                theirs: crate::error::BrokerRange(
+                    conn.versions().get(klamm_protocol::ApiKey::Produce),
+                ),
             });
         }
         conn.send_at(&request, version, timeout).await
@@ -180,7 +182,12 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
     .await;
     Metrics::sub(&shared.metrics.in_flight_requests, 1);
     shared.metrics.latency(started.elapsed());
-    tracing::trace!(broker, batches = sent.len(), ok = result.is_ok(), "produce response");
+    tracing::trace!(
+        broker,
+        batches = sent.len(),
+        ok = result.is_ok(),
+        "produce response"
+    );
     InFlight {
         batches: sent,
         result,
@@ -198,7 +205,7 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
             // numbers, so an idempotent broker drops a duplicate.
             shared.client.report(&e);
             for b in batches {
-                retry_or_fail(shared, b, e.clone());
+                retry_or_fail(shared, b, e.clone(), false);
             }
             return None;
         }
@@ -250,16 +257,17 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                     context,
                 };
                 match code {
-                    ErrorCode::OutOfOrderSequenceNumber if shared.acc().has_earlier_queued(&b) => {
+                    ErrorCode::OutOfOrderSequenceNumber if follows_a_gap(shared, &b) => {
                         // An earlier batch of this partition is being
-                        // retried: this one only failed because of it.
-                        requeue(shared, b, &error);
+                        // retried, or failed and the producer id was reset:
+                        // this one only failed because of that.
+                        retry_or_fail(shared, b, error, true);
                     }
                     ErrorCode::UnknownProducerId => {
                         // The broker forgot us (e.g. the log was truncated):
                         // a new producer id restarts the sequences.
                         shared.acc().clear_producer();
-                        retry_or_fail(shared, b, error);
+                        retry_or_fail(shared, b, error, true);
                     }
                     ErrorCode::OutOfOrderSequenceNumber
                     | ErrorCode::InvalidProducerEpoch
@@ -271,7 +279,7 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                         let advice = classify_code(code);
                         refresh |= advice.refresh_metadata;
                         if advice.retriable {
-                            retry_or_fail(shared, b, error);
+                            retry_or_fail(shared, b, error, false);
                         } else {
                             fail(shared, b, ProduceError::Client(error));
                         }
@@ -292,11 +300,22 @@ fn backoff(shared: &Shared, attempts: u32) -> Duration {
         .min(shared.config.retry_backoff_max())
 }
 
-/// Requeues `b` unless it is out of retries or time.
-fn retry_or_fail(shared: &Arc<Shared>, b: ProducerBatch, error: Error) {
+/// Whether `b`'s OUT_OF_ORDER_SEQUENCE_NUMBER is explained by an earlier
+/// batch: one waiting to be resent, or a reset producer id (after a batch
+/// failed for good) that `b` was not stamped with.
+fn follows_a_gap(shared: &Shared, b: &ProducerBatch) -> bool {
+    let mut acc = shared.acc();
+    let current = acc.producer();
+    let stamped = b.stamp.map(|s| (s.producer_id, s.producer_epoch));
+    acc.has_earlier_queued(b) || current != stamped
+}
+
+/// Requeues `b` unless it is out of retries or time (or the error is not
+/// retriable and `force` is off).
+fn retry_or_fail(shared: &Arc<Shared>, b: ProducerBatch, error: Error, force: bool) {
     let out_of_time = b.created.elapsed() >= shared.config.delivery_timeout();
     let out_of_retries = b.attempts > shared.config.retries();
-    if !error.is_retriable() || out_of_retries {
+    if !(force || error.is_retriable()) || out_of_retries {
         fail(shared, b, ProduceError::Client(error));
     } else if out_of_time {
         let e = ProduceError::DeliveryTimeout {
@@ -333,6 +352,12 @@ fn succeed(shared: &Arc<Shared>, mut b: ProducerBatch, ack: BatchAck) {
 /// Fails `b` for good: futures and callbacks get the error, the error hook
 /// and the counters see it.
 pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceError) {
+    if b.stamp.is_some_and(|s| s.base_sequence >= 0) {
+        // The batch had a sequence number the broker will never see: later
+        // batches would be refused as out of order. A new producer id (or
+        // epoch) restarts every sequence at 0, as Kafka's clients do.
+        shared.acc().clear_producer();
+    }
     shared.report_failure(&ProduceFailure {
         topic: b.topic.clone(),
         partition: b.partition,
@@ -375,7 +400,12 @@ async fn ensure_producer_id(shared: &Arc<Shared>) {
         match result {
             Ok((r, version)) => match ErrorCode::from_code(r.error_code) {
                 ErrorCode::None => {
-                    tracing::info!(producer_id = r.producer_id, epoch = r.producer_epoch, version, "producer id");
+                    tracing::info!(
+                        producer_id = r.producer_id,
+                        epoch = r.producer_epoch,
+                        version,
+                        "producer id"
+                    );
                     shared.acc().set_producer(r.producer_id, r.producer_epoch);
                     break;
                 }
