@@ -73,7 +73,7 @@ fn records_fill_one_batch_in_place_until_linger() {
     let values: Vec<_> = wire
         .records(1 << 20)
         .unwrap()
-        .map(|r| r.unwrap().value.unwrap())
+        .map(|r| r.unwrap().value_bytes().unwrap())
         .collect();
     assert_eq!(values, [&b"a"[..], &b"b"[..]]);
     assert!(poll(&mut d1).is_pending());

@@ -290,7 +290,7 @@ mod tests {
         let keys: Vec<u8> = wire
             .records(1 << 20)
             .unwrap()
-            .map(|r| r.unwrap().key.unwrap()[0])
+            .map(|r| r.unwrap().key().unwrap()[0])
             .collect();
         assert_eq!(keys, (0..10).collect::<Vec<_>>());
     }

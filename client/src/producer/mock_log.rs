@@ -177,8 +177,8 @@ impl MockLog {
         }
         for r in records {
             log.records.push(Stored {
-                key: r.key,
-                value: r.value,
+                key: r.key_bytes(),
+                value: r.value_bytes(),
                 producer_id: h.producer_id,
             });
         }
