@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Workloads: Metadata for one topic and ApiVersions, each sent (a) one at a
-//! time, (b) with 64 requests in flight on the same connection. librdkafka is
+//! time, (b) with 64 requests in flight on the same connection; then the same
+//! Metadata workload against klamm's in-process mock broker, to show what the
+//! client side sustains when the broker is not the bottleneck. librdkafka is
 //! driven through the confluent-kafka wheel (`list_topics(topic)` in a loop,
 //! one at a time: its API has no way to pipeline metadata requests) when
 //! `KLAMM_PEER_PYTHON` (or the peer venv, `scripts/peer-venv.sh`) is available.
@@ -217,4 +219,32 @@ async fn main() {
             "| librdkafka: peer venv not available          |         - |        - |        - |"
         ),
     }
+
+    // The same client against the in-process mock broker: what the client
+    // side sustains when the broker is not the bottleneck.
+    let cluster = klamm::mock::MockCluster::start(1).await.expect("mock");
+    cluster.create_topic(TOPIC, 1);
+    let mock = Client::connect(
+        ClientConfig::builder()
+            .bootstrap([cluster.bootstrap()])
+            .pipeline_limit(IN_FLIGHT)
+            .build()
+            .expect("config"),
+    )
+    .await
+    .expect("connect to mock");
+    let conn = mock
+        .connection(1, ConnKind::Other)
+        .await
+        .expect("mock connection");
+    sequential(
+        &conn,
+        &metadata,
+        "klamm → mock broker, Metadata, one at a time",
+    )
+    .await
+    .print();
+    pipelined(&conn, &metadata, "klamm → mock broker, Metadata, pipelined")
+        .await
+        .print();
 }
