@@ -102,4 +102,3 @@ mod tests {
         assert_eq!(fuzz_response_stream(&[]), 0);
     }
 }
-
