@@ -10,6 +10,8 @@ pub mod conn;
 pub mod error;
 pub mod group;
 pub mod metadata;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod retry;
 
 pub use client::{Client, CoordinatorKey, Target};

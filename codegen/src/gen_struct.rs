@@ -212,8 +212,15 @@ impl<'a> SchemaGen<'a> {
         }
         let _ = writeln!(
             out,
-            "/// Tagged fields this code does not know, kept so that re-encoding reproduces them.\npub unknown_tagged_fields: Vec<RawTaggedField>,\n}}\n"
+            "/// Tagged fields this code does not know, kept so that re-encoding reproduces them.\npub unknown_tagged_fields: Vec<RawTaggedField>,"
         );
+        if self.has_known_tags(def) {
+            let _ = writeln!(
+                out,
+                "/// Known tagged fields that were on the wire when decoded (an encoding hint,\n/// ignored by equality).\npub tagged_fields_seen: TaggedFieldsSeen,"
+            );
+        }
+        let _ = writeln!(out, "}}\n");
         // Default: derived when every field's default is its type's.
         if !derive_default {
             let _ = writeln!(
@@ -223,7 +230,15 @@ impl<'a> SchemaGen<'a> {
             for f in &def.fields {
                 let _ = writeln!(out, "{}: {},", field_ident(&f.name), default_expr(f)?);
             }
-            let _ = writeln!(out, "unknown_tagged_fields: Vec::new(),\n}}\n}}\n}}\n");
+            let seen = if self.has_known_tags(def) {
+                "tagged_fields_seen: TaggedFieldsSeen::new(),\n"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "unknown_tagged_fields: Vec::new(),\n{seen}}}\n}}\n}}\n"
+            );
         }
         // Setters.
         let _ = writeln!(out, "impl {name} {{");
@@ -438,11 +453,33 @@ impl<'a> SchemaGen<'a> {
         Ok(())
     }
 
+    /// Whether the struct has known tagged fields in some version.
+    fn has_known_tags(&self, def: &StructDef) -> bool {
+        def.fields
+            .iter()
+            .any(|f| self.field_conds(f).2 != Cond::False)
+    }
+
     fn tag_write_cond(&self, f: &Field, id: &str) -> Result<String, String> {
         let (_, _, tagged) = self.field_conds(f);
-        let nd = not_default(f, &format!("self.{id}"))?;
+        let tag = f
+            .tag
+            .ok_or_else(|| format!("{}: tagged without tag", f.name))?;
+        if tag >= 64 {
+            return Err(format!("{}: tag {tag} above 63 is not supported", f.name));
+        }
+        // Written when not default, or when it arrived on the wire (re-encoding).
+        let nd = format!(
+            "({} || self.tagged_fields_seen.contains({tag}))",
+            not_default(f, &format!("self.{id}"))?
+        );
         Ok(match tagged {
-            Cond::True => nd,
+            // Drop the outer parentheses added above.
+            Cond::True => nd
+                .strip_prefix('(')
+                .and_then(|n| n.strip_suffix(')'))
+                .unwrap_or(&nd)
+                .to_string(),
             Cond::Expr(e) => format!("{e} && {nd}"),
             Cond::False => "false".into(),
         })
@@ -633,7 +670,7 @@ impl<'a> SchemaGen<'a> {
                     let read = self.read_field(f)?;
                     let _ = writeln!(
                         sec,
-                        "{tag}{guard} => {{\nlet declared = data.len();\nlet mut data = data;\nlet buf = &mut data;\n{local} = {read};\ndec::tagged_field_done({tag}, declared, buf).map_err(err(\"{}\"))?;\n}}",
+                        "{tag}{guard} => {{\nlet declared = data.len();\nlet mut data = data;\nlet buf = &mut data;\n{local} = {read};\ndec::tagged_field_done({tag}, declared, buf).map_err(err(\"{}\"))?;\ntagged_fields_seen.insert({tag});\n}}",
                         f.name
                     );
                 }
@@ -644,6 +681,12 @@ impl<'a> SchemaGen<'a> {
             }
             let _ = writeln!(sec, "}}");
             let _ = writeln!(body, "let mut unknown_tagged_fields = Vec::new();");
+            if !tagged.is_empty() {
+                let _ = writeln!(
+                    body,
+                    "let mut tagged_fields_seen = TaggedFieldsSeen::new();"
+                );
+            }
             match flex {
                 Cond::True => body.push_str(&sec),
                 _ => {
@@ -657,7 +700,12 @@ impl<'a> SchemaGen<'a> {
             let _ = writeln!(body, "{id}: f_{},", bare(&id));
         }
         if has_unknown {
-            let _ = writeln!(body, "unknown_tagged_fields,\n}})");
+            let seen = if self.has_known_tags(def) {
+                "tagged_fields_seen,\n"
+            } else {
+                ""
+            };
+            let _ = writeln!(body, "unknown_tagged_fields,\n{seen}}})");
         } else {
             let _ = writeln!(body, "unknown_tagged_fields: Vec::new(),\n}})");
         }
@@ -758,6 +806,11 @@ impl<'a> SchemaGen<'a> {
             };
             let _ = writeln!(body, "{id}: {v},");
         }
+        let seen = if self.has_known_tags(def) {
+            "tagged_fields_seen: TaggedFieldsSeen::new(),\n"
+        } else {
+            ""
+        };
         let unknown = match self.flexible() {
             Cond::False => "Vec::new()".to_string(),
             c => format!(
@@ -767,7 +820,7 @@ impl<'a> SchemaGen<'a> {
         };
         let _ = writeln!(
             out,
-            "#[cfg(test)]\nimpl {name} {{\n/// A value with every field present in `version` set from `seed`.\n#[allow(unused_variables, clippy::cast_possible_truncation, clippy::overly_complex_bool_expr, clippy::nonminimal_bool)]\npub(crate) fn sample(version: i16, seed: u64) -> Self {{\nSelf {{\n{body}unknown_tagged_fields: {unknown},\n}}\n}}\n}}\n"
+            "#[cfg(test)]\nimpl {name} {{\n/// A value with every field present in `version` set from `seed`.\n#[allow(unused_variables, clippy::cast_possible_truncation, clippy::overly_complex_bool_expr, clippy::nonminimal_bool)]\npub(crate) fn sample(version: i16, seed: u64) -> Self {{\nSelf {{\n{body}unknown_tagged_fields: {unknown},\n{seen}}}\n}}\n}}\n"
         );
         Ok(())
     }
@@ -1164,7 +1217,9 @@ mod emit_tests {
         // The array count is bounded by the element's minimum size (a 16-byte uuid).
         assert!(out.contains("dec::get_array_len(buf, flexible, 16)"));
         // Known tags: counted and written only when not default.
-        assert!(out.contains("if self.extra != 0 {\ncount += 1;\n}"));
+        assert!(out.contains(
+            "if self.extra != 0 || self.tagged_fields_seen.contains(0) {\ncount += 1;\n}"
+        ));
         assert!(out.contains("enc::put_tagged_field(buf, 0, |buf| {"));
         assert!(out.contains("0 => {\nlet declared = data.len();"));
         // Item.Note is tagged only from v5: the match arm is guarded.

@@ -42,6 +42,10 @@ const IMPORTS: &[(&str, &str)] = &[
     ("Message", "use crate::message::Message;"),
     ("RawTaggedField", "use crate::primitives::RawTaggedField;"),
     ("StrBytes", "use crate::primitives::StrBytes;"),
+    (
+        "TaggedFieldsSeen",
+        "use crate::primitives::TaggedFieldsSeen;",
+    ),
     ("Uuid", "use crate::primitives::Uuid;"),
     ("dec", "use crate::primitives::decode as dec;"),
     ("enc", "use crate::primitives::encode as enc;"),

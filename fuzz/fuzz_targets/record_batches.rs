@@ -14,10 +14,13 @@ fuzz_target!(|data: &[u8]| {
     for batch in BatchReader::new(Bytes::copy_from_slice(data)).verify_crc(false) {
         let Ok(batch) = batch else { break };
         let control = batch.is_control();
-        let Ok(records) = batch.records(MAX_DECOMPRESSED) else { continue };
+        let Ok(records) = batch.records(MAX_DECOMPRESSED) else {
+            continue;
+        };
         for r in records {
             let Ok(r) = r else { break };
-            for h in &r.headers {
+            let _ = (r.key(), r.value_bytes(), r.headers_vec());
+            for h in r.headers() {
                 let _ = h.key_str();
             }
             if control {

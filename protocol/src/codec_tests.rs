@@ -295,3 +295,23 @@ fn mutated_and_truncated_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn known_tagged_fields_sent_with_default_values_re_encode_identically() {
+    // Some peers write known tagged fields even when they hold the default:
+    // TaggedCount (tag 0) = -1, its default. Kafka would omit it.
+    let mut bytes = BytesMut::from(&encode(&KlammEveryTypeMessage::default(), 3)[..]);
+    bytes.truncate(bytes.len() - 1);
+    bytes.put_slice(&[1, 0, 4, 0xff, 0xff, 0xff, 0xff]);
+    let bytes = bytes.freeze();
+    let decoded = KlammEveryTypeMessage::decode(&mut bytes.clone(), 3).unwrap();
+    assert_eq!(decoded.tagged_count, -1);
+    assert!(decoded.tagged_fields_seen.contains(0));
+    assert_eq!(decoded, KlammEveryTypeMessage::default());
+    assert_eq!(encode(&decoded, 3), bytes.to_vec());
+    // A value built in code still omits it.
+    assert_eq!(
+        encode(&KlammEveryTypeMessage::default(), 3).len(),
+        bytes.len() - 6
+    );
+}

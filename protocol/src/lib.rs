@@ -15,5 +15,5 @@ pub mod version;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 pub use generated::{ApiKey, ErrorCode, RequestHeader, ResponseHeader};
 pub use message::{Decodable, Encodable, Message, Request, Route, decode_request, decode_response};
-pub use primitives::{RawTaggedField, StrBytes, Uuid};
+pub use primitives::{RawTaggedField, StrBytes, TaggedFieldsSeen, Uuid};
 pub use version::VersionRange;

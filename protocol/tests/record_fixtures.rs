@@ -111,11 +111,10 @@ fn records(batches: &[Batch]) -> Vec<Record> {
 fn assert_records(name: &str, got: &[Record], want: &[Expected], timestamps: bool) {
     assert_eq!(got.len(), want.len(), "{name}: record count");
     for (i, (r, w)) in got.iter().zip(want).enumerate() {
-        assert_eq!(r.key.as_deref(), w.key.as_deref(), "{name} #{i} key");
-        assert_eq!(r.value.as_deref(), w.value.as_deref(), "{name} #{i} value");
+        assert_eq!(r.key(), w.key.as_deref(), "{name} #{i} key");
+        assert_eq!(r.value(), w.value.as_deref(), "{name} #{i} value");
         let headers: Vec<(String, Option<Vec<u8>>)> = r
-            .headers
-            .iter()
+            .headers()
             .map(|h| {
                 (
                     h.key_str().unwrap().to_string(),

@@ -2,10 +2,21 @@
 //! sans-io state machine, partition assignors, and offset bookkeeping.
 
 pub mod assignor;
+mod config;
+pub mod consumer_protocol;
+mod event;
+mod membership;
+mod offsets;
 mod topic_partition;
+mod transmit;
 
 pub use assignor::{
     AssignError, Assignment, Assignor, CooperativeStickyAssignor, MemberSubscription,
     PartitionCounts, RangeAssignor, RebalanceProtocol, RoundRobinAssignor,
 };
+pub use config::{GroupConfig, GroupConfigError};
+pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
+pub use membership::{Generation, MemberState, Membership};
+pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position};
 pub use topic_partition::TopicPartition;
+pub use transmit::{Coordinator, Destination, GroupRequest, GroupResponse, RequestId, Transmit};

@@ -18,7 +18,10 @@ mod gzip;
 mod lz4;
 #[cfg(feature = "snappy")]
 mod snappy;
-#[cfg(feature = "zstd")]
+#[cfg(all(feature = "zstd", not(feature = "zstd-c")))]
+mod zstd;
+#[cfg(feature = "zstd-c")]
+#[path = "zstd_c.rs"]
 mod zstd;
 
 pub use codec::Compression;

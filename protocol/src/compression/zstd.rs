@@ -1,4 +1,5 @@
-//! Zstandard through ruzstd, a pure-Rust implementation.
+//! Zstandard through ruzstd, a pure-Rust implementation (the default; see
+//! `zstd_c.rs` for the opt-in C backend).
 
 use super::bounded::read_bounded;
 use super::{Compression, CompressionError};

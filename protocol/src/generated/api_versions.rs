@@ -176,6 +176,7 @@ pub mod response {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
     use crate::primitives::varint::put_uvarint;
@@ -204,6 +205,9 @@ pub mod response {
         pub zk_migration_ready: bool,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for ApiVersionsResponse {
@@ -217,6 +221,7 @@ pub mod response {
                 finalized_features: Vec::new(),
                 zk_migration_ready: false,
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -295,16 +300,16 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if !self.supported_features.is_empty() {
+                if !self.supported_features.is_empty() || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
-                if self.finalized_features_epoch != -1 {
+                if self.finalized_features_epoch != -1 || self.tagged_fields_seen.contains(1) {
                     count += 1;
                 }
-                if !self.finalized_features.is_empty() {
+                if !self.finalized_features.is_empty() || self.tagged_fields_seen.contains(2) {
                     count += 1;
                 }
-                if self.zk_migration_ready {
+                if self.zk_migration_ready || self.tagged_fields_seen.contains(3) {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -315,7 +320,7 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if !self.supported_features.is_empty() {
+                if !self.supported_features.is_empty() || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.supported_features.len(), flexible)
                             .map_err(|k| err("SupportedFeatures", k))?;
@@ -331,7 +336,7 @@ pub mod response {
                     &mut next,
                     Some(1),
                 );
-                if self.finalized_features_epoch != -1 {
+                if self.finalized_features_epoch != -1 || self.tagged_fields_seen.contains(1) {
                     enc::put_tagged_field(buf, 1, |buf| {
                         buf.put_i64(self.finalized_features_epoch);
                         Ok::<(), EncodeError>(())
@@ -343,7 +348,7 @@ pub mod response {
                     &mut next,
                     Some(2),
                 );
-                if !self.finalized_features.is_empty() {
+                if !self.finalized_features.is_empty() || self.tagged_fields_seen.contains(2) {
                     enc::put_tagged_field(buf, 2, |buf| {
                         enc::put_array_len(buf, self.finalized_features.len(), flexible)
                             .map_err(|k| err("FinalizedFeatures", k))?;
@@ -359,7 +364,7 @@ pub mod response {
                     &mut next,
                     Some(3),
                 );
-                if self.zk_migration_ready {
+                if self.zk_migration_ready || self.tagged_fields_seen.contains(3) {
                     enc::put_tagged_field(buf, 3, |buf| {
                         buf.put_u8(u8::from(self.zk_migration_ready));
                         Ok::<(), EncodeError>(())
@@ -406,6 +411,7 @@ pub mod response {
             let mut f_finalized_features = Vec::new();
             let mut f_zk_migration_ready = false;
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -426,6 +432,7 @@ pub mod response {
                             };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("SupportedFeatures"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         1 => {
                             let declared = data.len();
@@ -435,6 +442,7 @@ pub mod response {
                                 dec::get_i64(buf).map_err(err("FinalizedFeaturesEpoch"))?;
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("FinalizedFeaturesEpoch"))?;
+                            tagged_fields_seen.insert(1);
                         }
                         2 => {
                             let declared = data.len();
@@ -451,6 +459,7 @@ pub mod response {
                             };
                             dec::tagged_field_done(2, declared, buf)
                                 .map_err(err("FinalizedFeatures"))?;
+                            tagged_fields_seen.insert(2);
                         }
                         3 => {
                             let declared = data.len();
@@ -460,6 +469,7 @@ pub mod response {
                                 dec::get_bool(buf).map_err(err("ZkMigrationReady"))?;
                             dec::tagged_field_done(3, declared, buf)
                                 .map_err(err("ZkMigrationReady"))?;
+                            tagged_fields_seen.insert(3);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -474,6 +484,7 @@ pub mod response {
                 finalized_features: f_finalized_features,
                 zk_migration_ready: f_zk_migration_ready,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -539,6 +550,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }

@@ -596,6 +596,7 @@ pub mod response {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::Uuid;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
@@ -772,6 +773,9 @@ pub mod response {
         pub configs: Option<Vec<CreatableTopicConfigs>>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for CreatableTopicResult {
@@ -786,6 +790,7 @@ pub mod response {
                 replication_factor: -1,
                 configs: Some(Vec::new()),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -875,7 +880,7 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.topic_config_error_code != 0 {
+                if self.topic_config_error_code != 0 || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -886,7 +891,7 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if self.topic_config_error_code != 0 {
+                if self.topic_config_error_code != 0 || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         buf.put_i16(self.topic_config_error_code);
                         Ok::<(), EncodeError>(())
@@ -944,6 +949,7 @@ pub mod response {
                 Some(Vec::new())
             };
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -957,6 +963,7 @@ pub mod response {
                                 dec::get_i16(buf).map_err(err("TopicConfigErrorCode"))?;
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("TopicConfigErrorCode"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -972,6 +979,7 @@ pub mod response {
                 replication_factor: f_replication_factor,
                 configs: f_configs,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -1045,6 +1053,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod request {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::Uuid;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
@@ -54,6 +55,9 @@ pub mod request {
         pub rack_id: StrBytes,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for FetchRequest {
@@ -72,6 +76,7 @@ pub mod request {
                 forgotten_topics_data: Vec::new(),
                 rack_id: StrBytes::new(),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -207,10 +212,13 @@ pub mod request {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.cluster_id.is_some() {
+                if self.cluster_id.is_some() || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
-                if version >= 15 && self.replica_state != ReplicaState::default() {
+                if version >= 15
+                    && (self.replica_state != ReplicaState::default()
+                        || self.tagged_fields_seen.contains(1))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -221,7 +229,7 @@ pub mod request {
                     &mut next,
                     Some(0),
                 );
-                if self.cluster_id.is_some() {
+                if self.cluster_id.is_some() || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_nullable_string(buf, self.cluster_id.as_deref(), flexible)
                             .map_err(|k| err("ClusterId", k))?;
@@ -234,7 +242,10 @@ pub mod request {
                     &mut next,
                     Some(1),
                 );
-                if version >= 15 && self.replica_state != ReplicaState::default() {
+                if version >= 15
+                    && (self.replica_state != ReplicaState::default()
+                        || self.tagged_fields_seen.contains(1))
+                {
                     enc::put_tagged_field(buf, 1, |buf| {
                         self.replica_state.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -316,6 +327,7 @@ pub mod request {
                 StrBytes::new()
             };
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -328,6 +340,7 @@ pub mod request {
                             f_cluster_id = dec::get_nullable_string(buf, flexible)
                                 .map_err(err("ClusterId"))?;
                             dec::tagged_field_done(0, declared, buf).map_err(err("ClusterId"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         1 if version >= 15 => {
                             let declared = data.len();
@@ -336,6 +349,7 @@ pub mod request {
                             f_replica_state = ReplicaState::decode(buf, version)?;
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("ReplicaState"))?;
+                            tagged_fields_seen.insert(1);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -355,6 +369,7 @@ pub mod request {
                 forgotten_topics_data: f_forgotten_topics_data,
                 rack_id: f_rack_id,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -436,6 +451,7 @@ pub mod request {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -733,6 +749,9 @@ pub mod request {
         pub replica_directory_id: Uuid,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for FetchPartition {
@@ -746,6 +765,7 @@ pub mod request {
                 partition_max_bytes: 0,
                 replica_directory_id: Uuid::NIL,
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -815,7 +835,10 @@ pub mod request {
             buf.put_i32(self.partition_max_bytes);
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 17 && self.replica_directory_id != Uuid::NIL {
+                if version >= 17
+                    && (self.replica_directory_id != Uuid::NIL
+                        || self.tagged_fields_seen.contains(0))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -826,7 +849,10 @@ pub mod request {
                     &mut next,
                     Some(0),
                 );
-                if version >= 17 && self.replica_directory_id != Uuid::NIL {
+                if version >= 17
+                    && (self.replica_directory_id != Uuid::NIL
+                        || self.tagged_fields_seen.contains(0))
+                {
                     enc::put_tagged_field(buf, 0, |buf| {
                         buf.put_slice(self.replica_directory_id.as_bytes());
                         Ok::<(), EncodeError>(())
@@ -866,6 +892,7 @@ pub mod request {
             let f_partition_max_bytes = dec::get_i32(buf).map_err(err("PartitionMaxBytes"))?;
             let mut f_replica_directory_id = Uuid::NIL;
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -879,6 +906,7 @@ pub mod request {
                                 dec::get_uuid(buf).map_err(err("ReplicaDirectoryId"))?;
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("ReplicaDirectoryId"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -893,6 +921,7 @@ pub mod request {
                 partition_max_bytes: f_partition_max_bytes,
                 replica_directory_id: f_replica_directory_id,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -939,6 +968,7 @@ pub mod request {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -1112,6 +1142,7 @@ pub mod response {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::Uuid;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
@@ -1137,6 +1168,9 @@ pub mod response {
         pub node_endpoints: Vec<NodeEndpoint>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl FetchResponse {
@@ -1213,7 +1247,9 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 16 && !self.node_endpoints.is_empty() {
+                if version >= 16
+                    && (!self.node_endpoints.is_empty() || self.tagged_fields_seen.contains(0))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -1224,7 +1260,9 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 16 && !self.node_endpoints.is_empty() {
+                if version >= 16
+                    && (!self.node_endpoints.is_empty() || self.tagged_fields_seen.contains(0))
+                {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.node_endpoints.len(), flexible)
                             .map_err(|k| err("NodeEndpoints", k))?;
@@ -1279,6 +1317,7 @@ pub mod response {
             };
             let mut f_node_endpoints = Vec::new();
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -1299,6 +1338,7 @@ pub mod response {
                             };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("NodeEndpoints"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -1311,6 +1351,7 @@ pub mod response {
                 responses: f_responses,
                 node_endpoints: f_node_endpoints,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -1365,6 +1406,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -1542,6 +1584,9 @@ pub mod response {
         pub records: Option<Bytes>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for PartitionData {
@@ -1559,6 +1604,7 @@ pub mod response {
                 preferred_read_replica: -1,
                 records: Some(Bytes::new()),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -1676,13 +1722,18 @@ pub mod response {
                 .map_err(|k| err("Records", k))?;
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.diverging_epoch != EpochEndOffset::default() {
+                if self.diverging_epoch != EpochEndOffset::default()
+                    || self.tagged_fields_seen.contains(0)
+                {
                     count += 1;
                 }
-                if self.current_leader != LeaderIdAndEpoch::default() {
+                if self.current_leader != LeaderIdAndEpoch::default()
+                    || self.tagged_fields_seen.contains(1)
+                {
                     count += 1;
                 }
-                if self.snapshot_id != SnapshotId::default() {
+                if self.snapshot_id != SnapshotId::default() || self.tagged_fields_seen.contains(2)
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -1693,7 +1744,9 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if self.diverging_epoch != EpochEndOffset::default() {
+                if self.diverging_epoch != EpochEndOffset::default()
+                    || self.tagged_fields_seen.contains(0)
+                {
                     enc::put_tagged_field(buf, 0, |buf| {
                         self.diverging_epoch.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1705,7 +1758,9 @@ pub mod response {
                     &mut next,
                     Some(1),
                 );
-                if self.current_leader != LeaderIdAndEpoch::default() {
+                if self.current_leader != LeaderIdAndEpoch::default()
+                    || self.tagged_fields_seen.contains(1)
+                {
                     enc::put_tagged_field(buf, 1, |buf| {
                         self.current_leader.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1717,7 +1772,8 @@ pub mod response {
                     &mut next,
                     Some(2),
                 );
-                if self.snapshot_id != SnapshotId::default() {
+                if self.snapshot_id != SnapshotId::default() || self.tagged_fields_seen.contains(2)
+                {
                     enc::put_tagged_field(buf, 2, |buf| {
                         self.snapshot_id.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1774,6 +1830,7 @@ pub mod response {
             };
             let f_records = dec::get_nullable_bytes(buf, flexible).map_err(err("Records"))?;
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -1786,6 +1843,7 @@ pub mod response {
                             f_diverging_epoch = EpochEndOffset::decode(buf, version)?;
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("DivergingEpoch"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         1 => {
                             let declared = data.len();
@@ -1794,6 +1852,7 @@ pub mod response {
                             f_current_leader = LeaderIdAndEpoch::decode(buf, version)?;
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("CurrentLeader"))?;
+                            tagged_fields_seen.insert(1);
                         }
                         2 => {
                             let declared = data.len();
@@ -1801,6 +1860,7 @@ pub mod response {
                             let buf = &mut data;
                             f_snapshot_id = SnapshotId::decode(buf, version)?;
                             dec::tagged_field_done(2, declared, buf).map_err(err("SnapshotId"))?;
+                            tagged_fields_seen.insert(2);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -1819,6 +1879,7 @@ pub mod response {
                 preferred_read_replica: f_preferred_read_replica,
                 records: f_records,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -1899,6 +1960,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod nullable_struct_message {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
     use crate::primitives::varint::put_uvarint;
@@ -37,6 +38,9 @@ pub mod nullable_struct_message {
         pub nullable_struct4: Option<MyStruct4>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for NullableStructMessage {
@@ -47,6 +51,7 @@ pub mod nullable_struct_message {
                 nullable_struct3: None,
                 nullable_struct4: Some(MyStruct4::default()),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -131,10 +136,12 @@ pub mod nullable_struct_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.nullable_struct3.is_some() {
+                if self.nullable_struct3.is_some() || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
-                if self.nullable_struct4 != Some(MyStruct4::default()) {
+                if self.nullable_struct4 != Some(MyStruct4::default())
+                    || self.tagged_fields_seen.contains(1)
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -145,7 +152,7 @@ pub mod nullable_struct_message {
                     &mut next,
                     Some(0),
                 );
-                if self.nullable_struct3.is_some() {
+                if self.nullable_struct3.is_some() || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         match &self.nullable_struct3 {
                             Some(v) => {
@@ -165,7 +172,9 @@ pub mod nullable_struct_message {
                     &mut next,
                     Some(1),
                 );
-                if self.nullable_struct4 != Some(MyStruct4::default()) {
+                if self.nullable_struct4 != Some(MyStruct4::default())
+                    || self.tagged_fields_seen.contains(1)
+                {
                     enc::put_tagged_field(buf, 1, |buf| {
                         match &self.nullable_struct4 {
                             Some(v) => {
@@ -219,6 +228,7 @@ pub mod nullable_struct_message {
             let mut f_nullable_struct3 = None;
             let mut f_nullable_struct4 = Some(MyStruct4::default());
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -236,6 +246,7 @@ pub mod nullable_struct_message {
                                 };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("NullableStruct3"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         1 => {
                             let declared = data.len();
@@ -249,6 +260,7 @@ pub mod nullable_struct_message {
                                 };
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("NullableStruct4"))?;
+                            tagged_fields_seen.insert(1);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -260,6 +272,7 @@ pub mod nullable_struct_message {
                 nullable_struct3: f_nullable_struct3,
                 nullable_struct4: f_nullable_struct4,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -323,6 +336,7 @@ pub mod nullable_struct_message {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -1103,6 +1117,7 @@ pub mod simple_example_message {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::Uuid;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
@@ -1154,6 +1169,9 @@ pub mod simple_example_message {
         pub my_uint32: u32,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for SimpleExampleMessage {
@@ -1180,6 +1198,7 @@ pub mod simple_example_message {
                 my_uint16: 33000,
                 my_uint32: 1234567,
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -1380,38 +1399,45 @@ pub mod simple_example_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if !self.my_tagged_int_array.is_empty() {
+                if !self.my_tagged_int_array.is_empty() || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
-                if self.my_nullable_string.is_some() {
+                if self.my_nullable_string.is_some() || self.tagged_fields_seen.contains(1) {
                     count += 1;
                 }
-                if self.my_int16 != 123 {
+                if self.my_int16 != 123 || self.tagged_fields_seen.contains(2) {
                     count += 1;
                 }
-                if self.my_float64 != 12.34 {
+                if self.my_float64 != 12.34 || self.tagged_fields_seen.contains(3) {
                     count += 1;
                 }
-                if !self.my_string.is_empty() {
+                if !self.my_string.is_empty() || self.tagged_fields_seen.contains(4) {
                     count += 1;
                 }
-                if self.my_bytes != Some(Bytes::new()) {
+                if self.my_bytes != Some(Bytes::new()) || self.tagged_fields_seen.contains(5) {
                     count += 1;
                 }
                 if self.tagged_uuid
                     != Uuid::from_bytes([
                         31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214, 236,
                     ])
+                    || self.tagged_fields_seen.contains(6)
                 {
                     count += 1;
                 }
-                if self.tagged_long != 914172222550880202 {
+                if self.tagged_long != 914172222550880202 || self.tagged_fields_seen.contains(7) {
                     count += 1;
                 }
-                if version >= 2 && self.my_tagged_struct != TaggedStruct::default() {
+                if version >= 2
+                    && (self.my_tagged_struct != TaggedStruct::default()
+                        || self.tagged_fields_seen.contains(8))
+                {
                     count += 1;
                 }
-                if version >= 2 && self.tagged_long_flexible_version_subset != 0 {
+                if version >= 2
+                    && (self.tagged_long_flexible_version_subset != 0
+                        || self.tagged_fields_seen.contains(9))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -1422,7 +1448,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(0),
                 );
-                if !self.my_tagged_int_array.is_empty() {
+                if !self.my_tagged_int_array.is_empty() || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.my_tagged_int_array.len(), flexible)
                             .map_err(|k| err("myTaggedIntArray", k))?;
@@ -1438,7 +1464,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(1),
                 );
-                if self.my_nullable_string.is_some() {
+                if self.my_nullable_string.is_some() || self.tagged_fields_seen.contains(1) {
                     enc::put_tagged_field(buf, 1, |buf| {
                         enc::put_nullable_string(buf, self.my_nullable_string.as_deref(), flexible)
                             .map_err(|k| err("myNullableString", k))?;
@@ -1451,7 +1477,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(2),
                 );
-                if self.my_int16 != 123 {
+                if self.my_int16 != 123 || self.tagged_fields_seen.contains(2) {
                     enc::put_tagged_field(buf, 2, |buf| {
                         buf.put_i16(self.my_int16);
                         Ok::<(), EncodeError>(())
@@ -1463,7 +1489,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(3),
                 );
-                if self.my_float64 != 12.34 {
+                if self.my_float64 != 12.34 || self.tagged_fields_seen.contains(3) {
                     enc::put_tagged_field(buf, 3, |buf| {
                         buf.put_f64(self.my_float64);
                         Ok::<(), EncodeError>(())
@@ -1475,7 +1501,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(4),
                 );
-                if !self.my_string.is_empty() {
+                if !self.my_string.is_empty() || self.tagged_fields_seen.contains(4) {
                     enc::put_tagged_field(buf, 4, |buf| {
                         enc::put_string(buf, &self.my_string, flexible)
                             .map_err(|k| err("myString", k))?;
@@ -1488,7 +1514,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(5),
                 );
-                if self.my_bytes != Some(Bytes::new()) {
+                if self.my_bytes != Some(Bytes::new()) || self.tagged_fields_seen.contains(5) {
                     enc::put_tagged_field(buf, 5, |buf| {
                         enc::put_nullable_bytes(buf, self.my_bytes.as_deref(), flexible)
                             .map_err(|k| err("myBytes", k))?;
@@ -1505,6 +1531,7 @@ pub mod simple_example_message {
                     != Uuid::from_bytes([
                         31, 114, 138, 59, 131, 83, 68, 246, 130, 90, 209, 38, 155, 123, 214, 236,
                     ])
+                    || self.tagged_fields_seen.contains(6)
                 {
                     enc::put_tagged_field(buf, 6, |buf| {
                         buf.put_slice(self.tagged_uuid.as_bytes());
@@ -1517,7 +1544,7 @@ pub mod simple_example_message {
                     &mut next,
                     Some(7),
                 );
-                if self.tagged_long != 914172222550880202 {
+                if self.tagged_long != 914172222550880202 || self.tagged_fields_seen.contains(7) {
                     enc::put_tagged_field(buf, 7, |buf| {
                         buf.put_i64(self.tagged_long);
                         Ok::<(), EncodeError>(())
@@ -1529,7 +1556,10 @@ pub mod simple_example_message {
                     &mut next,
                     Some(8),
                 );
-                if version >= 2 && self.my_tagged_struct != TaggedStruct::default() {
+                if version >= 2
+                    && (self.my_tagged_struct != TaggedStruct::default()
+                        || self.tagged_fields_seen.contains(8))
+                {
                     enc::put_tagged_field(buf, 8, |buf| {
                         self.my_tagged_struct.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -1541,7 +1571,10 @@ pub mod simple_example_message {
                     &mut next,
                     Some(9),
                 );
-                if version >= 2 && self.tagged_long_flexible_version_subset != 0 {
+                if version >= 2
+                    && (self.tagged_long_flexible_version_subset != 0
+                        || self.tagged_fields_seen.contains(9))
+                {
                     enc::put_tagged_field(buf, 9, |buf| {
                         buf.put_i64(self.tagged_long_flexible_version_subset);
                         Ok::<(), EncodeError>(())
@@ -1614,6 +1647,7 @@ pub mod simple_example_message {
                 1234567
             };
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -1634,6 +1668,7 @@ pub mod simple_example_message {
                             };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("myTaggedIntArray"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         1 => {
                             let declared = data.len();
@@ -1643,6 +1678,7 @@ pub mod simple_example_message {
                                 .map_err(err("myNullableString"))?;
                             dec::tagged_field_done(1, declared, buf)
                                 .map_err(err("myNullableString"))?;
+                            tagged_fields_seen.insert(1);
                         }
                         2 => {
                             let declared = data.len();
@@ -1650,6 +1686,7 @@ pub mod simple_example_message {
                             let buf = &mut data;
                             f_my_int16 = dec::get_i16(buf).map_err(err("myInt16"))?;
                             dec::tagged_field_done(2, declared, buf).map_err(err("myInt16"))?;
+                            tagged_fields_seen.insert(2);
                         }
                         3 => {
                             let declared = data.len();
@@ -1657,6 +1694,7 @@ pub mod simple_example_message {
                             let buf = &mut data;
                             f_my_float64 = dec::get_f64(buf).map_err(err("myFloat64"))?;
                             dec::tagged_field_done(3, declared, buf).map_err(err("myFloat64"))?;
+                            tagged_fields_seen.insert(3);
                         }
                         4 => {
                             let declared = data.len();
@@ -1665,6 +1703,7 @@ pub mod simple_example_message {
                             f_my_string =
                                 dec::get_string(buf, flexible).map_err(err("myString"))?;
                             dec::tagged_field_done(4, declared, buf).map_err(err("myString"))?;
+                            tagged_fields_seen.insert(4);
                         }
                         5 => {
                             let declared = data.len();
@@ -1673,6 +1712,7 @@ pub mod simple_example_message {
                             f_my_bytes =
                                 dec::get_nullable_bytes(buf, flexible).map_err(err("myBytes"))?;
                             dec::tagged_field_done(5, declared, buf).map_err(err("myBytes"))?;
+                            tagged_fields_seen.insert(5);
                         }
                         6 => {
                             let declared = data.len();
@@ -1680,6 +1720,7 @@ pub mod simple_example_message {
                             let buf = &mut data;
                             f_tagged_uuid = dec::get_uuid(buf).map_err(err("taggedUuid"))?;
                             dec::tagged_field_done(6, declared, buf).map_err(err("taggedUuid"))?;
+                            tagged_fields_seen.insert(6);
                         }
                         7 => {
                             let declared = data.len();
@@ -1687,6 +1728,7 @@ pub mod simple_example_message {
                             let buf = &mut data;
                             f_tagged_long = dec::get_i64(buf).map_err(err("taggedLong"))?;
                             dec::tagged_field_done(7, declared, buf).map_err(err("taggedLong"))?;
+                            tagged_fields_seen.insert(7);
                         }
                         8 if version >= 2 => {
                             let declared = data.len();
@@ -1695,6 +1737,7 @@ pub mod simple_example_message {
                             f_my_tagged_struct = TaggedStruct::decode(buf, version)?;
                             dec::tagged_field_done(8, declared, buf)
                                 .map_err(err("myTaggedStruct"))?;
+                            tagged_fields_seen.insert(8);
                         }
                         9 if version >= 2 => {
                             let declared = data.len();
@@ -1704,6 +1747,7 @@ pub mod simple_example_message {
                                 .map_err(err("taggedLongFlexibleVersionSubset"))?;
                             dec::tagged_field_done(9, declared, buf)
                                 .map_err(err("taggedLongFlexibleVersionSubset"))?;
+                            tagged_fields_seen.insert(9);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -1729,6 +1773,7 @@ pub mod simple_example_message {
                 my_uint16: f_my_uint16,
                 my_uint32: f_my_uint32,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -1859,6 +1904,7 @@ pub mod simple_example_message {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -2498,6 +2544,7 @@ pub mod klamm_every_type_message {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::Uuid;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
@@ -2559,6 +2606,9 @@ pub mod klamm_every_type_message {
         pub tagged_list: Vec<i64>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for KlammEveryTypeMessage {
@@ -2588,6 +2638,7 @@ pub mod klamm_every_type_message {
                 tagged_struct: SharedStruct::default(),
                 tagged_list: Vec::new(),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -2840,13 +2891,16 @@ pub mod klamm_every_type_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.tagged_count != -1 {
+                if self.tagged_count != -1 || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
-                if version >= 4 && self.tagged_struct != SharedStruct::default() {
+                if version >= 4
+                    && (self.tagged_struct != SharedStruct::default()
+                        || self.tagged_fields_seen.contains(2))
+                {
                     count += 1;
                 }
-                if !self.tagged_list.is_empty() {
+                if !self.tagged_list.is_empty() || self.tagged_fields_seen.contains(5) {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -2857,7 +2911,7 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(0),
                 );
-                if self.tagged_count != -1 {
+                if self.tagged_count != -1 || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         buf.put_i32(self.tagged_count);
                         Ok::<(), EncodeError>(())
@@ -2869,7 +2923,10 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(2),
                 );
-                if version >= 4 && self.tagged_struct != SharedStruct::default() {
+                if version >= 4
+                    && (self.tagged_struct != SharedStruct::default()
+                        || self.tagged_fields_seen.contains(2))
+                {
                     enc::put_tagged_field(buf, 2, |buf| {
                         self.tagged_struct.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -2881,7 +2938,7 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(5),
                 );
-                if !self.tagged_list.is_empty() {
+                if !self.tagged_list.is_empty() || self.tagged_fields_seen.contains(5) {
                     enc::put_tagged_field(buf, 5, |buf| {
                         enc::put_array_len(buf, self.tagged_list.len(), flexible)
                             .map_err(|k| err("TaggedList", k))?;
@@ -3022,6 +3079,7 @@ pub mod klamm_every_type_message {
             let mut f_tagged_struct = SharedStruct::default();
             let mut f_tagged_list = Vec::new();
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -3033,6 +3091,7 @@ pub mod klamm_every_type_message {
                             let buf = &mut data;
                             f_tagged_count = dec::get_i32(buf).map_err(err("TaggedCount"))?;
                             dec::tagged_field_done(0, declared, buf).map_err(err("TaggedCount"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         2 if version >= 4 => {
                             let declared = data.len();
@@ -3041,6 +3100,7 @@ pub mod klamm_every_type_message {
                             f_tagged_struct = SharedStruct::decode(buf, version)?;
                             dec::tagged_field_done(2, declared, buf)
                                 .map_err(err("TaggedStruct"))?;
+                            tagged_fields_seen.insert(2);
                         }
                         5 => {
                             let declared = data.len();
@@ -3056,6 +3116,7 @@ pub mod klamm_every_type_message {
                                 v
                             };
                             dec::tagged_field_done(5, declared, buf).map_err(err("TaggedList"))?;
+                            tagged_fields_seen.insert(5);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -3086,6 +3147,7 @@ pub mod klamm_every_type_message {
                 tagged_struct: f_tagged_struct,
                 tagged_list: f_tagged_list,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -3230,6 +3292,7 @@ pub mod klamm_every_type_message {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -3246,6 +3309,9 @@ pub mod klamm_every_type_message {
         pub extra: Option<StrBytes>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for Item {
@@ -3255,6 +3321,7 @@ pub mod klamm_every_type_message {
                 value: 42,
                 extra: None,
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -3299,7 +3366,7 @@ pub mod klamm_every_type_message {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if self.extra.is_some() {
+                if self.extra.is_some() || self.tagged_fields_seen.contains(0) {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -3310,7 +3377,7 @@ pub mod klamm_every_type_message {
                     &mut next,
                     Some(0),
                 );
-                if self.extra.is_some() {
+                if self.extra.is_some() || self.tagged_fields_seen.contains(0) {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_nullable_string(buf, self.extra.as_deref(), flexible)
                             .map_err(|k| err("Extra", k))?;
@@ -3337,6 +3404,7 @@ pub mod klamm_every_type_message {
             };
             let mut f_extra = None;
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -3349,6 +3417,7 @@ pub mod klamm_every_type_message {
                             f_extra =
                                 dec::get_nullable_string(buf, flexible).map_err(err("Extra"))?;
                             dec::tagged_field_done(0, declared, buf).map_err(err("Extra"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -3359,6 +3428,7 @@ pub mod klamm_every_type_message {
                 value: f_value,
                 extra: f_extra,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -3397,6 +3467,7 @@ pub mod klamm_every_type_message {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }

@@ -437,6 +437,7 @@ pub mod response {
     use crate::message::Message;
     use crate::primitives::RawTaggedField;
     use crate::primitives::StrBytes;
+    use crate::primitives::TaggedFieldsSeen;
     use crate::primitives::decode as dec;
     use crate::primitives::encode as enc;
     use crate::primitives::varint::put_uvarint;
@@ -457,6 +458,9 @@ pub mod response {
         pub node_endpoints: Vec<NodeEndpoint>,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl ProduceResponse {
@@ -515,7 +519,9 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 10 && !self.node_endpoints.is_empty() {
+                if version >= 10
+                    && (!self.node_endpoints.is_empty() || self.tagged_fields_seen.contains(0))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -526,7 +532,9 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 10 && !self.node_endpoints.is_empty() {
+                if version >= 10
+                    && (!self.node_endpoints.is_empty() || self.tagged_fields_seen.contains(0))
+                {
                     enc::put_tagged_field(buf, 0, |buf| {
                         enc::put_array_len(buf, self.node_endpoints.len(), flexible)
                             .map_err(|k| err("NodeEndpoints", k))?;
@@ -573,6 +581,7 @@ pub mod response {
             };
             let mut f_node_endpoints = Vec::new();
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -593,6 +602,7 @@ pub mod response {
                             };
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("NodeEndpoints"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -603,6 +613,7 @@ pub mod response {
                 throttle_time_ms: f_throttle_time_ms,
                 node_endpoints: f_node_endpoints,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -647,6 +658,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -790,6 +802,9 @@ pub mod response {
         pub current_leader: LeaderIdAndEpoch,
         /// Tagged fields this code does not know, kept so that re-encoding reproduces them.
         pub unknown_tagged_fields: Vec<RawTaggedField>,
+        /// Known tagged fields that were on the wire when decoded (an encoding hint,
+        /// ignored by equality).
+        pub tagged_fields_seen: TaggedFieldsSeen,
     }
 
     impl Default for PartitionProduceResponse {
@@ -804,6 +819,7 @@ pub mod response {
                 error_message: None,
                 current_leader: LeaderIdAndEpoch::default(),
                 unknown_tagged_fields: Vec::new(),
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }
@@ -887,7 +903,10 @@ pub mod response {
             }
             if flexible {
                 let mut count = self.unknown_tagged_fields.len();
-                if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+                if version >= 10
+                    && (self.current_leader != LeaderIdAndEpoch::default()
+                        || self.tagged_fields_seen.contains(0))
+                {
                     count += 1;
                 }
                 put_uvarint(buf, count as u64);
@@ -898,7 +917,10 @@ pub mod response {
                     &mut next,
                     Some(0),
                 );
-                if version >= 10 && self.current_leader != LeaderIdAndEpoch::default() {
+                if version >= 10
+                    && (self.current_leader != LeaderIdAndEpoch::default()
+                        || self.tagged_fields_seen.contains(0))
+                {
                     enc::put_tagged_field(buf, 0, |buf| {
                         self.current_leader.encode(buf, version)?;
                         Ok::<(), EncodeError>(())
@@ -950,6 +972,7 @@ pub mod response {
             };
             let mut f_current_leader = LeaderIdAndEpoch::default();
             let mut unknown_tagged_fields = Vec::new();
+            let mut tagged_fields_seen = TaggedFieldsSeen::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
                 for _ in 0..count {
@@ -962,6 +985,7 @@ pub mod response {
                             f_current_leader = LeaderIdAndEpoch::decode(buf, version)?;
                             dec::tagged_field_done(0, declared, buf)
                                 .map_err(err("CurrentLeader"))?;
+                            tagged_fields_seen.insert(0);
                         }
                         _ => unknown_tagged_fields.push(RawTaggedField { tag, data }),
                     }
@@ -977,6 +1001,7 @@ pub mod response {
                 error_message: f_error_message,
                 current_leader: f_current_leader,
                 unknown_tagged_fields,
+                tagged_fields_seen,
             })
         }
     }
@@ -1040,6 +1065,7 @@ pub mod response {
                 } else {
                     Vec::new()
                 },
+                tagged_fields_seen: TaggedFieldsSeen::new(),
             }
         }
     }

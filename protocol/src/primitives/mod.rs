@@ -9,5 +9,5 @@ mod uuid;
 pub mod varint;
 
 pub use str_bytes::StrBytes;
-pub use tagged::RawTaggedField;
+pub use tagged::{RawTaggedField, TaggedFieldsSeen};
 pub use uuid::Uuid;

@@ -12,6 +12,7 @@ use super::header::{
 };
 use super::record::{Header, body_len, encode_record, record_len};
 use crate::compression::{Compression, compress};
+use crate::primitives::varint::varint_len;
 use bytes::BytesMut;
 
 /// Magic byte of the v2 format.
@@ -31,7 +32,7 @@ pub const MAGIC_V2: i8 = 2;
 /// let mut reader = BatchReader::new(batch.into_bytes());
 /// let wire = reader.next().unwrap().unwrap();
 /// let rec = wire.records(1 << 20).unwrap().next().unwrap().unwrap();
-/// assert_eq!(rec.value.as_deref(), Some(&b"v"[..]));
+/// assert_eq!(rec.value(), Some(&b"v"[..]));
 /// ```
 #[derive(Debug)]
 pub struct RecordBatchBuilder {
@@ -182,6 +183,7 @@ impl RecordBatchBuilder {
 
     /// Appends a record; returns its offset delta. No allocation beyond the
     /// buffer's amortised growth.
+    #[inline]
     pub fn append(
         &mut self,
         timestamp: i64,
@@ -202,10 +204,9 @@ impl RecordBatchBuilder {
             check_len("header value", h.value.as_ref().map(|v| v.len()))?;
         }
         let off_delta = self.count;
-        let next = self
-            .count
-            .checked_add(1)
-            .ok_or(RecordsError::TooManyRecords)?;
+        let Some(next) = self.count.checked_add(1) else {
+            return Err(RecordsError::TooManyRecords);
+        };
         if self.count == 0 {
             self.base_timestamp = timestamp;
             self.max_timestamp = timestamp;
@@ -219,7 +220,7 @@ impl RecordBatchBuilder {
             headers,
         );
         let body = check_len("record", Some(body))?;
-        self.buf.reserve(body + 5);
+        self.buf.reserve(varint_len(body as i64) + body);
         encode_record(
             &mut self.buf,
             body,

@@ -63,8 +63,7 @@ impl ControlRecord {
     /// Reads the marker from a record of a control batch.
     pub fn parse(record: &Record) -> Result<ControlRecord, RecordsError> {
         let key = record
-            .key
-            .as_deref()
+            .key()
             .ok_or(RecordsError::InvalidControlRecord("null key"))?;
         let [v0, v1, t0, t1, ..] = *key else {
             return Err(RecordsError::InvalidControlRecord(
@@ -76,9 +75,9 @@ impl ControlRecord {
             return Err(RecordsError::InvalidControlRecord("negative key version"));
         }
         let kind = ControlRecordType::from_id(i16::from_be_bytes([t0, t1]));
-        let coordinator_epoch = match record.value.as_deref() {
+        let coordinator_epoch = match record.value() {
             None => -1,
-            Some([_, _, e0, e1, e2, e3, ..]) => i32::from_be_bytes([*e0, *e1, *e2, *e3]),
+            Some(&[_, _, e0, e1, e2, e3, ..]) => i32::from_be_bytes([e0, e1, e2, e3]),
             Some(_) => {
                 return Err(RecordsError::InvalidControlRecord(
                     "value shorter than 6 bytes",

@@ -19,7 +19,7 @@
 
 use super::attributes::TimestampType;
 use super::error::RecordsError;
-use super::record::{Headers, Record};
+use super::record::{Record, Span};
 use crate::compression::{Compression, decompress};
 use bytes::Bytes;
 
@@ -58,10 +58,8 @@ pub struct LegacyMessage {
     pub attributes: i8,
     /// Timestamp (magic 1), or [`NO_TIMESTAMP`].
     pub timestamp: i64,
-    /// Key, or `None`.
-    pub key: Option<Bytes>,
-    /// Value (for a wrapper: the compressed inner set), or `None`.
-    pub value: Option<Bytes>,
+    key: Span,
+    value: Span,
     raw: Bytes,
 }
 
@@ -123,6 +121,24 @@ impl LegacyMessage {
         })
     }
 
+    /// The key, or `None`.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.field(self.key)
+    }
+
+    /// The value (for a wrapper: the compressed inner set), or `None`.
+    pub fn value(&self) -> Option<&[u8]> {
+        self.field(self.value)
+    }
+
+    fn field(&self, s: Span) -> Option<&[u8]> {
+        if s == Span::NULL {
+            None
+        } else {
+            self.raw.get(s.start as usize..s.end as usize)
+        }
+    }
+
     /// The whole entry as received.
     pub fn raw(&self) -> &Bytes {
         &self.raw
@@ -162,7 +178,7 @@ impl LegacyMessage {
         if codec == Compression::None {
             return Ok(vec![self.to_record(self.offset, self.timestamp)]);
         }
-        let Some(value) = &self.value else {
+        let Some(value) = self.value() else {
             return Err(RecordsError::InvalidLength {
                 what: "compressed wrapper value",
                 length: -1,
@@ -218,15 +234,15 @@ impl LegacyMessage {
     }
 
     fn to_record(&self, offset: i64, timestamp: i64) -> Record {
-        Record {
+        Record::from_parts(
             offset,
             timestamp,
-            timestamp_type: self.timestamp_type(),
-            attributes: self.attributes,
-            key: self.key.clone(),
-            value: self.value.clone(),
-            headers: Headers::default(),
-        }
+            self.timestamp_type(),
+            self.attributes,
+            self.raw.clone(),
+            self.key,
+            self.value,
+        )
     }
 }
 
@@ -244,11 +260,7 @@ fn decompress_legacy(
     Ok(decompress(codec, value, max)?)
 }
 
-fn take_bytes(
-    raw: &Bytes,
-    at: &mut usize,
-    field: &'static str,
-) -> Result<Option<Bytes>, RecordsError> {
+fn take_bytes(raw: &Bytes, at: &mut usize, field: &'static str) -> Result<Span, RecordsError> {
     let Some(len) = raw.get(*at..*at + 4) else {
         return Err(RecordsError::Overrun {
             field,
@@ -258,7 +270,7 @@ fn take_bytes(
     let len = i32::from_be_bytes(arr(len));
     *at += 4;
     if len == -1 {
-        return Ok(None);
+        return Ok(Span::NULL);
     }
     let Ok(n) = usize::try_from(len) else {
         return Err(RecordsError::InvalidLength {
@@ -272,9 +284,9 @@ fn take_bytes(
             container: "message",
         });
     }
-    let b = raw.slice(*at..*at + n);
+    let s = Span::new(*at, *at + n);
     *at += n;
-    Ok(Some(b))
+    Ok(s)
 }
 
 fn arr<const N: usize>(s: &[u8]) -> [u8; N] {

@@ -39,5 +39,5 @@ pub use header::{
 };
 pub use legacy::{LegacyMessage, NO_TIMESTAMP};
 pub use reader::{Batch, BatchReader, Records};
-pub use record::{Header, Headers, HeadersIter, Record};
+pub use record::{Header, HeaderRef, HeadersIter, Record};
 pub use wire::{V2Records, WireBatch};

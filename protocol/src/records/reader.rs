@@ -72,6 +72,7 @@ enum RecordsInner {
 impl Iterator for Records {
     type Item = Result<Record, RecordsError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             RecordsInner::V2(r) => r.next(),

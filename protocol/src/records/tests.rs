@@ -94,16 +94,22 @@ fn every_field_round_trips_with_every_codec() {
             assert_eq!(r.offset, i as i64);
             assert_eq!(r.timestamp, ts);
             assert_eq!(r.timestamp_type, TimestampType::CreateTime);
-            assert_eq!(r.key.as_deref(), k.as_deref());
-            assert_eq!(r.value.as_deref(), v.as_deref());
-            assert_eq!(r.headers.to_vec(), hs, "{codec:?} record {i}");
-            assert_eq!(r.headers.len(), hs.len());
+            assert_eq!(r.key(), k.as_deref());
+            assert_eq!(r.value(), v.as_deref());
+            assert_eq!(r.key_bytes().as_deref(), k.as_deref());
+            assert_eq!(r.value_bytes().as_deref(), v.as_deref());
+            assert_eq!(r.headers_vec(), hs, "{codec:?} record {i}");
+            assert_eq!(r.header_count(), hs.len());
+            let borrowed: Vec<(&[u8], Option<&[u8]>)> =
+                r.headers().map(|h| (h.key, h.value)).collect();
+            let owned: Vec<(&[u8], Option<&[u8]>)> = hs
+                .iter()
+                .map(|h| (&h.key[..], h.value.as_deref()))
+                .collect();
+            assert_eq!(borrowed, owned);
         }
-        let dup: Vec<_> = got[3].headers.get_all(b"dup").collect();
-        assert_eq!(
-            dup,
-            vec![Some(Bytes::from("first")), None, Some(Bytes::from("third"))]
-        );
+        let dup: Vec<_> = got[3].header_values(b"dup").collect();
+        assert_eq!(dup, vec![Some(&b"first"[..]), None, Some(&b"third"[..])]);
     }
 }
 
@@ -194,12 +200,14 @@ fn control_batches_are_recognised() {
     let wire = only_batch(b.build().unwrap().into_bytes());
     assert!(wire.is_control() && wire.is_transactional());
     let r = wire.records(1024).unwrap().next().unwrap().unwrap();
-    assert_eq!(r.key.as_deref(), Some(&[0, 0, 0, 0][..]));
+    assert_eq!(r.key(), Some(&[0, 0, 0, 0][..]));
     assert_eq!(ControlRecord::parse(&r).unwrap(), marker);
     let commit = ControlRecord::new(ControlRecordType::Commit, -1);
     assert_eq!(commit.key_bytes(), [0, 0, 0, 1]);
-    let mut bad = r.clone();
-    bad.key = Some(Bytes::from_static(&[0, 0]));
+    let mut b = RecordBatchBuilder::new(Compression::None).control(true);
+    b.append(T0, Some(&[0, 0]), None, &[]).unwrap();
+    let wire = only_batch(b.build().unwrap().into_bytes());
+    let bad = wire.records(1024).unwrap().next().unwrap().unwrap();
     assert!(matches!(
         ControlRecord::parse(&bad),
         Err(RecordsError::InvalidControlRecord(_))
@@ -591,13 +599,13 @@ fn legacy_plain_messages_decode() {
         .collect();
     assert_eq!(recs.len(), 3);
     assert_eq!((recs[0].offset, recs[0].timestamp), (10, NO_TIMESTAMP));
-    assert_eq!(recs[0].key.as_deref(), Some(&b"k0"[..]));
+    assert_eq!(recs[0].key(), Some(&b"k0"[..]));
     assert_eq!(
-        (recs[1].offset, recs[1].timestamp, recs[1].key.clone()),
+        (recs[1].offset, recs[1].timestamp, recs[1].key()),
         (11, T0, None)
     );
-    assert_eq!((recs[2].offset, recs[2].value.clone()), (12, None));
-    assert!(recs.iter().all(|r| r.headers.is_empty()));
+    assert_eq!((recs[2].offset, recs[2].value()), (12, None));
+    assert!(recs.iter().all(|r| r.header_count() == 0));
 }
 
 #[test]
@@ -628,7 +636,7 @@ fn legacy_compressed_wrappers_decode_with_absolute_offsets() {
         let offsets: Vec<i64> = recs.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![100, 101, 102], "{codec:?}");
         assert_eq!(recs[1].timestamp, T0 + 1);
-        assert_eq!(recs[2].key.as_deref(), Some(&b"k2"[..]));
+        assert_eq!(recs[2].key(), Some(&b"k2"[..]));
 
         // Magic 0: inner offsets absolute.
         let mut inner = Vec::new();

@@ -171,6 +171,7 @@ impl V2Records {
 impl Iterator for V2Records {
     type Item = Result<Record, RecordsError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.finished {
             return None;

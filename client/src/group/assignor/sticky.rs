@@ -109,7 +109,8 @@ fn sticky_assign(
             }
             let Some(set) = held.get(from) else { continue };
             let fresh = set.iter().filter(|tp| !owned_by(tp, from));
-            let kept = set.iter().filter(|tp| owned_by(tp, from));
+            // A member gives up its highest partitions first.
+            let kept = set.iter().rev().filter(|tp| owned_by(tp, from));
             for tp in fresh.chain(kept) {
                 if let Some(to) = least_loaded(takers(tp), &held, from) {
                     if load(&held, to) + 1 < from_load {
