@@ -302,7 +302,12 @@ pub(super) fn parse_delete(
                     .matching_acls
                     .into_iter()
                     .map(|m| {
-                        check("DeleteAcls", m.error_code, m.error_message.as_ref(), ErrorContext::default())?;
+                        check(
+                            "DeleteAcls",
+                            m.error_code,
+                            m.error_message.as_ref(),
+                            ErrorContext::default(),
+                        )?;
                         Ok(AclBinding {
                             resource_type: ResourceType::from_code(m.resource_type),
                             resource_name: m.resource_name.as_str().to_owned(),
@@ -361,7 +366,10 @@ impl Admin {
     /// Deletes the ACLs matching each filter (DeleteAcls); each filter's
     /// result lists the ACLs it deleted, or fails when the broker reports an
     /// error for the filter or for any ACL it matched.
-    pub async fn delete_acls(&self, filters: &[AclFilter]) -> ItemResults<AclFilter, Vec<AclBinding>> {
+    pub async fn delete_acls(
+        &self,
+        filters: &[AclFilter],
+    ) -> ItemResults<AclFilter, Vec<AclBinding>> {
         self.call(
             filters.to_vec(),
             any_broker,

@@ -156,7 +156,10 @@ impl Admin {
                             })
                             .collect::<Vec<_>>()
                     }
-                    Err(error) => keys.iter().map(|k| (k.clone(), Err(error.clone()))).collect(),
+                    Err(error) => keys
+                        .iter()
+                        .map(|k| (k.clone(), Err(error.clone())))
+                        .collect(),
                 };
                 for (key, outcome) in outcomes {
                     match outcome {
@@ -240,7 +243,9 @@ impl Admin {
 /// Forgets the cached coordinator behind `target`, if it is one.
 fn forget_coordinator(client: &Client, target: &Target) {
     match target {
-        Target::GroupCoordinator(g) => client.invalidate_coordinator(&CoordinatorKey::Group(g.clone())),
+        Target::GroupCoordinator(g) => {
+            client.invalidate_coordinator(&CoordinatorKey::Group(g.clone()))
+        }
         Target::TxnCoordinator(t) => {
             client.invalidate_coordinator(&CoordinatorKey::Transaction(t.clone()))
         }

@@ -302,7 +302,9 @@ pub(super) fn build_describe(resources: &[ConfigResource], version: i16) -> Desc
         .with_include_synonyms(version >= 1)
 }
 
-pub(super) fn parse_describe(result: DescribeConfigsResult) -> (ConfigResource, Result<Vec<ConfigEntry>, Error>) {
+pub(super) fn parse_describe(
+    result: DescribeConfigsResult,
+) -> (ConfigResource, Result<Vec<ConfigEntry>, Error>) {
     let resource = ConfigResource {
         resource_type: ConfigResourceType::from_code(result.resource_type),
         name: result.resource_name.as_str().to_owned(),
@@ -386,10 +388,17 @@ pub(super) fn legacy_config_set(
         .collect();
     for op in ops {
         let name = op.name();
-        let now = set.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.clone()).or_else(|| {
-            // Append and subtract start from the effective value.
-            current.iter().find(|e| e.name == name).and_then(|e| e.value.clone())
-        });
+        let now = set
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+            .or_else(|| {
+                // Append and subtract start from the effective value.
+                current
+                    .iter()
+                    .find(|e| e.name == name)
+                    .and_then(|e| e.value.clone())
+            });
         let next = op.apply(now.as_deref());
         set.retain(|(n, _)| n != name);
         set.push((name.to_owned(), next));
@@ -464,7 +473,9 @@ impl Admin {
         let mut failed = Vec::new();
         for (resource, ops) in changes {
             match current.get(resource) {
-                Some(Ok(entries)) => legacy.push((resource.clone(), legacy_config_set(resource, entries, ops))),
+                Some(Ok(entries)) => {
+                    legacy.push((resource.clone(), legacy_config_set(resource, entries, ops)))
+                }
                 Some(Err(e)) => failed.push((resource.clone(), Err(e.clone()))),
                 None => failed.push((
                     resource.clone(),
@@ -476,7 +487,8 @@ impl Admin {
             }
         }
         let altered = self.alter_configs_legacy(&legacy, validate_only).await;
-        let mut merged: Vec<(ConfigResource, Result<(), Error>)> = altered.into_iter().chain(failed).collect();
+        let mut merged: Vec<(ConfigResource, Result<(), Error>)> =
+            altered.into_iter().chain(failed).collect();
         merged.sort_by_key(|(r, _)| changes.iter().position(|(c, _)| c == r));
         ItemResults::new(merged)
     }
@@ -499,8 +511,12 @@ impl Admin {
                     .map(|r| {
                         let key = resource_key(r.resource_type, r.resource_name.as_str());
                         let context = key.context();
-                        let outcome =
-                            check("AlterConfigs", r.error_code, r.error_message.as_ref(), context);
+                        let outcome = check(
+                            "AlterConfigs",
+                            r.error_code,
+                            r.error_message.as_ref(),
+                            context,
+                        );
                         (key, outcome)
                     })
                     .collect()
@@ -527,7 +543,9 @@ pub(super) fn build_legacy(
                         .with_configs(
                             set.iter()
                                 .map(|(k, v)| {
-                                    LegacyConfig::default().with_name(text(k)).with_value(Some(text(v)))
+                                    LegacyConfig::default()
+                                        .with_name(text(k))
+                                        .with_value(Some(text(v)))
                                 })
                                 .collect(),
                         )

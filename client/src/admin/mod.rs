@@ -40,8 +40,12 @@
 
 mod acls;
 mod call;
+mod cluster;
 mod configs;
+mod groups;
+mod offsets;
 mod results;
+mod scram;
 mod topics;
 
 use std::time::Duration;
@@ -50,13 +54,20 @@ use crate::client::Client;
 use crate::config::ClientConfig;
 use crate::error::Error;
 
-pub use acls::{
-    AclBinding, AclFilter, AclOperation, AclPermission, PatternType, ResourceType,
+pub use acls::{AclBinding, AclFilter, AclOperation, AclPermission, PatternType, ResourceType};
+pub use cluster::{
+    ClusterDescription, ClusterNode, LogDir, LogDirPartition, ProducerInfo, TransactionDescription,
+    TransactionListing,
 };
 pub use configs::{
     AlterConfigOp, ConfigEntry, ConfigResource, ConfigResourceType, ConfigSource, ConfigSynonym,
 };
+pub use groups::{
+    ConsumerGroupListing, GroupDescription, GroupMember, GroupOffset, MemberToRemove,
+};
+pub use offsets::{ListedOffset, OffsetSpec, TopicPartition};
 pub use results::ItemResults;
+pub use scram::{ScramCredential, ScramMechanism, ScramUpsert, UserScramCredentials};
 pub use topics::{
     CreatedTopic, NewPartitions, NewTopic, PartitionDescription, TopicDescription, TopicListing,
     TopicRef,

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(results.len(), 3);
         assert_eq!(results.get("a").unwrap().as_ref().unwrap(), &1);
         assert_eq!(results.get("c").unwrap().as_ref().unwrap(), &3);
-        let errors: Vec<_> = results.errors().map(|(k, e)| (k.clone(), e.code())).collect();
+        let errors: Vec<_> = results
+            .errors()
+            .map(|(k, e)| (k.clone(), e.code()))
+            .collect();
         assert_eq!(
             errors,
             vec![("b".to_string(), Some(ErrorCode::TopicAlreadyExists))]

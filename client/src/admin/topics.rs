@@ -299,7 +299,9 @@ pub(super) fn build_metadata(topics: Option<&[String]>, version: i16) -> Metadat
     request
 }
 
-pub(super) fn parse_description(topic: MetadataResponseTopic) -> (String, Result<TopicDescription, Error>) {
+pub(super) fn parse_description(
+    topic: MetadataResponseTopic,
+) -> (String, Result<TopicDescription, Error>) {
     let name = topic
         .name
         .as_ref()
@@ -347,7 +349,11 @@ fn parse_listing(response: MetadataResponse, include_internal: bool) -> Vec<Topi
     topics
 }
 
-pub(super) fn build_delete_topics(topics: &[TopicRef], version: i16, timeout_ms: i32) -> DeleteTopicsRequest {
+pub(super) fn build_delete_topics(
+    topics: &[TopicRef],
+    version: i16,
+    timeout_ms: i32,
+) -> DeleteTopicsRequest {
     let request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
     if version >= 6 {
         request.with_topics(
@@ -391,7 +397,9 @@ pub(super) fn build_create_partitions(
                         .with_assignments((!p.assignment.is_empty()).then(|| {
                             p.assignment
                                 .iter()
-                                .map(|b| CreatePartitionsAssignment::default().with_broker_ids(b.clone()))
+                                .map(|b| {
+                                    CreatePartitionsAssignment::default().with_broker_ids(b.clone())
+                                })
                                 .collect()
                         }))
                 })
@@ -414,7 +422,14 @@ impl Admin {
         self.call(
             names,
             controller,
-            |names, _| Ok(build_create_topics(topics, names, validate_only, timeout_ms)),
+            |names, _| {
+                Ok(build_create_topics(
+                    topics,
+                    names,
+                    validate_only,
+                    timeout_ms,
+                ))
+            },
             |_, response: klamm_protocol::generated::CreateTopicsResponse, _| {
                 response.topics.into_iter().map(parse_created).collect()
             },
@@ -435,7 +450,9 @@ impl Admin {
                         broker: "the controller".into(),
                         api: "DeleteTopics by topic id",
                         ours: <DeleteTopicsRequest as klamm_protocol::Message>::VERSIONS,
-                        theirs: crate::error::BrokerRange(Some(klamm_protocol::VersionRange::new(0, version))),
+                        theirs: crate::error::BrokerRange(Some(klamm_protocol::VersionRange::new(
+                            0, version,
+                        ))),
                     });
                 }
                 Ok(build_delete_topics(topics, version, timeout_ms))
@@ -451,7 +468,15 @@ impl Admin {
                             (None, _) => TopicRef::Id(r.topic_id),
                         };
                         let context = topic_context(&key.to_string());
-                        (key, check("DeleteTopics", r.error_code, r.error_message.as_ref(), context))
+                        (
+                            key,
+                            check(
+                                "DeleteTopics",
+                                r.error_code,
+                                r.error_message.as_ref(),
+                                context,
+                            ),
+                        )
                     })
                     .collect()
             },
@@ -466,7 +491,9 @@ impl Admin {
             vec![()],
             any_broker,
             |_, version| Ok(build_metadata(None, version)),
-            |_, response: MetadataResponse, _| vec![((), Ok(parse_listing(response, include_internal)))],
+            |_, response: MetadataResponse, _| {
+                vec![((), Ok(parse_listing(response, include_internal)))]
+            },
         )
         .await
         .into_single("Metadata")
@@ -496,7 +523,14 @@ impl Admin {
         self.call(
             partitions.iter().map(|p| p.topic.clone()).collect(),
             controller,
-            |names, _| Ok(build_create_partitions(partitions, names, validate_only, timeout_ms)),
+            |names, _| {
+                Ok(build_create_partitions(
+                    partitions,
+                    names,
+                    validate_only,
+                    timeout_ms,
+                ))
+            },
             |_, response: klamm_protocol::generated::CreatePartitionsResponse, _| {
                 response
                     .results
