@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use klamm::admin::{Admin, AlterConfigOp, ConfigResource, ConfigSource, NewTopic};
 use klamm::ClientConfig;
+use klamm::admin::{Admin, AlterConfigOp, ConfigResource, ConfigSource, NewTopic};
 use klamm_tests::{broker, unique_topic};
 
 async fn admin() -> Admin {
@@ -29,7 +29,10 @@ async fn admin() -> Admin {
 }
 
 fn value(entries: &[klamm::admin::ConfigEntry], name: &str) -> Option<String> {
-    entries.iter().find(|e| e.name == name).and_then(|e| e.value.clone())
+    entries
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
 }
 
 #[tokio::test]
@@ -37,12 +40,17 @@ async fn describes_and_alters_topic_configs_incrementally() {
     let admin = admin().await;
     let topic = unique_topic("admin-configs");
     admin
-        .create_topics(&[NewTopic::new(&topic, 1, 1).config("cleanup.policy", "compact")], false)
+        .create_topics(
+            &[NewTopic::new(&topic, 1, 1).config("cleanup.policy", "compact")],
+            false,
+        )
         .await
         .into_result()
         .unwrap();
     let resource = ConfigResource::topic(&topic);
-    let described = admin.describe_configs(std::slice::from_ref(&resource)).await;
+    let described = admin
+        .describe_configs(std::slice::from_ref(&resource))
+        .await;
     let entries = described.get(&resource).unwrap().as_ref().unwrap();
     assert_eq!(value(entries, "cleanup.policy").as_deref(), Some("compact"));
     let entry = entries.iter().find(|e| e.name == "cleanup.policy").unwrap();
@@ -67,7 +75,9 @@ async fn describes_and_alters_topic_configs_incrementally() {
         .await
         .into_result()
         .unwrap();
-    let described = admin.describe_configs(std::slice::from_ref(&resource)).await;
+    let described = admin
+        .describe_configs(std::slice::from_ref(&resource))
+        .await;
     let entries = described.into_result().unwrap().remove(0);
     assert_eq!(value(&entries, "retention.ms").as_deref(), Some("1234"));
     assert_eq!(value(&entries, "cleanup.policy"), None);
@@ -78,7 +88,9 @@ async fn describes_broker_configs() {
     let admin = admin().await;
     let broker_id = *admin.client().metadata().brokers.keys().next().unwrap();
     let resource = ConfigResource::broker(broker_id);
-    let described = admin.describe_configs(std::slice::from_ref(&resource)).await;
+    let described = admin
+        .describe_configs(std::slice::from_ref(&resource))
+        .await;
     let entries = described.get(&resource).unwrap().as_ref().unwrap();
     // Apache Kafka lists every broker config with its source; tansu 0.6.0
     // answers a broker resource with no error and no configs. Broker config

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use klamm::admin::{Admin, NewTopic, OffsetSpec};
 use klamm::protocol::{ApiKey, ErrorCode};
 use klamm::{ClientConfig, Error};
-use klamm::admin::{Admin, NewTopic, OffsetSpec};
 use klamm_tests::{broker, peer, unique_topic};
 use serde_json::json;
 
@@ -35,7 +35,9 @@ fn produce_one(topic: &str, value: &str, timestamp_ms: i64) {
     .expect("produce");
 }
 
-fn listed(results: klamm::admin::ItemResults<(String, i32), klamm::admin::ListedOffset>) -> klamm::admin::ListedOffset {
+fn listed(
+    results: klamm::admin::ItemResults<(String, i32), klamm::admin::ListedOffset>,
+) -> klamm::admin::ListedOffset {
     results.into_result().unwrap().remove(0)
 }
 
@@ -52,17 +54,29 @@ async fn lists_earliest_latest_and_by_timestamp() {
         produce_one(&topic, &format!("v{i}"), 1_000 * (i + 1));
     }
     let tp = (topic.clone(), 0);
-    let earliest = listed(admin.list_offsets(&[(tp.clone(), OffsetSpec::Earliest)]).await);
+    let earliest = listed(
+        admin
+            .list_offsets(&[(tp.clone(), OffsetSpec::Earliest)])
+            .await,
+    );
     assert_eq!(earliest.offset, 0);
     // One record per batch: here tansu's "latest" (last batch's base offset
     // + 1) equals the log end offset. With several records in the last batch
     // tansu answers too low (a documented gap); the log-end arithmetic is
     // tested on the mock cluster.
-    let latest = listed(admin.list_offsets(&[(tp.clone(), OffsetSpec::Latest)]).await);
+    let latest = listed(
+        admin
+            .list_offsets(&[(tp.clone(), OffsetSpec::Latest)])
+            .await,
+    );
     assert_eq!(latest.offset, 3);
     // tansu stamps records with the time it stored them, so every record's
     // timestamp is "now": timestamp 0 finds the first record.
-    let by_time = listed(admin.list_offsets(&[(tp.clone(), OffsetSpec::Timestamp(0))]).await);
+    let by_time = listed(
+        admin
+            .list_offsets(&[(tp.clone(), OffsetSpec::Timestamp(0))])
+            .await,
+    );
     assert_eq!(by_time.offset, 0);
     assert!(by_time.timestamp > 0, "{by_time:?}");
     // A timestamp after every record: Apache Kafka answers offset -1;
@@ -92,10 +106,22 @@ async fn unknown_partitions_fail_alone() {
             ((missing.clone(), 0), OffsetSpec::Latest),
         ])
         .await;
-    assert_eq!(results.get(&(topic.clone(), 0)).unwrap().as_ref().unwrap().offset, 0);
+    assert_eq!(
+        results
+            .get(&(topic.clone(), 0))
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .offset,
+        0
+    );
     for key in [(topic.clone(), 7), (missing.clone(), 0)] {
         let err = results.get(&key).unwrap().as_ref().unwrap_err();
-        assert_eq!(err.code(), Some(ErrorCode::UnknownTopicOrPartition), "{err}");
+        assert_eq!(
+            err.code(),
+            Some(ErrorCode::UnknownTopicOrPartition),
+            "{err}"
+        );
     }
 }
 
@@ -129,9 +155,12 @@ async fn tansu_offers_delete_records_but_does_not_implement_it() {
     // Admin::delete_records is tested on the mock cluster
     // (client/src/admin/tests.rs: request per leader, low watermarks,
     // per-partition errors).
-    let versions = klamm_tests::api_versions(broker(), Duration::from_secs(5)).expect("ApiVersions");
+    let versions =
+        klamm_tests::api_versions(broker(), Duration::from_secs(5)).expect("ApiVersions");
     assert!(
-        versions.iter().any(|v| v.api_key == ApiKey::DeleteRecords.as_i16()),
+        versions
+            .iter()
+            .any(|v| v.api_key == ApiKey::DeleteRecords.as_i16()),
         "{versions:?}"
     );
 }

@@ -45,7 +45,10 @@ async fn creates_describes_lists_and_deletes_topics() {
     assert_eq!(da.topic_id, ca.topic_id);
     assert!(!da.internal);
     assert_eq!(
-        da.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+        da.partitions
+            .iter()
+            .map(|p| p.partition)
+            .collect::<Vec<_>>(),
         vec![0, 1, 2]
     );
     let brokers = admin.client().metadata().brokers.clone();
@@ -60,7 +63,10 @@ async fn creates_describes_lists_and_deletes_topics() {
 
     let listed = admin.list_topics(false).await.unwrap();
     let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
-    assert!(names.contains(&a.as_str()) && names.contains(&b.as_str()), "{names:?}");
+    assert!(
+        names.contains(&a.as_str()) && names.contains(&b.as_str()),
+        "{names:?}"
+    );
     assert!(listed.iter().all(|t| !t.internal));
     let with_internal = admin.list_topics(true).await.unwrap();
     assert!(with_internal.len() >= listed.len());
@@ -75,7 +81,11 @@ async fn creates_describes_lists_and_deletes_topics() {
     }
     let after = admin.describe_topics(&[&a]).await;
     let err = after.get(a.as_str()).unwrap().as_ref().unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::UnknownTopicOrPartition), "{err}");
+    assert_eq!(
+        err.code(),
+        Some(ErrorCode::UnknownTopicOrPartition),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +104,11 @@ async fn one_failed_topic_does_not_hide_the_others() {
             false,
         )
         .await;
-    let err = results.get(existing.as_str()).unwrap().as_ref().unwrap_err();
+    let err = results
+        .get(existing.as_str())
+        .unwrap()
+        .as_ref()
+        .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::TopicAlreadyExists), "{err}");
     match err {
         Error::Broker { api, context, .. } => {
@@ -114,7 +128,9 @@ async fn tansu_accepts_an_invalid_partition_count() {
     // INVALID_PARTITIONS is tested on the mock cluster (client/src/admin/tests).
     let admin = admin().await;
     let topic = unique_topic("admin-invalid");
-    let results = admin.create_topics(&[NewTopic::new(&topic, -2, 1)], false).await;
+    let results = admin
+        .create_topics(&[NewTopic::new(&topic, -2, 1)], false)
+        .await;
     let created = results.into_result().expect("tansu accepts it");
     assert_eq!(created[0].num_partitions, -2);
 }
@@ -126,7 +142,9 @@ async fn tansu_ignores_validate_only() {
     // is checked on the mock cluster (client/src/admin/tests).
     let admin = admin().await;
     let topic = unique_topic("admin-validate");
-    let results = admin.create_topics(&[NewTopic::new(&topic, 2, 1)], true).await;
+    let results = admin
+        .create_topics(&[NewTopic::new(&topic, 2, 1)], true)
+        .await;
     results.into_result().unwrap();
     let described = admin.describe_topics(&[&topic]).await;
     let description = described.into_result().expect("tansu created it");
@@ -140,7 +158,11 @@ async fn unknown_topic_is_a_typed_error_for_describe_and_delete() {
     let started = std::time::Instant::now();
     let deleted = admin.delete_topics(&[TopicRef::from(topic.as_str())]).await;
     let err = deleted.into_result().unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::UnknownTopicOrPartition), "{err}");
+    assert_eq!(
+        err.code(),
+        Some(ErrorCode::UnknownTopicOrPartition),
+        "{err}"
+    );
     // Not retried until the deadline: an unknown topic is final for the admin.
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -161,6 +183,15 @@ async fn create_partitions_is_not_offered_by_tansu() {
         .create_partitions(&[NewPartitions::increase_to(&topic, 3)], false)
         .await;
     let err = results.into_result().unwrap_err();
-    assert!(matches!(err, Error::UnsupportedApi { api: "CreatePartitions", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedApi {
+                api: "CreatePartitions",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("CreatePartitions"), "{err}");
 }

@@ -118,3 +118,6 @@ impl Admin {
         i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX)
     }
 }
+
+#[cfg(test)]
+mod tests;
