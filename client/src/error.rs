@@ -158,7 +158,7 @@ pub enum Error {
         theirs: BrokerRange,
     },
     /// The broker answered with an error code.
-    #[error("{api} failed: {code:?}{}{context}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    #[error("{api} failed: {code}{}{context}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
     Broker {
         /// The API's name.
         api: &'static str,
@@ -233,6 +233,34 @@ impl Error {
         Self::Config {
             property: property.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// Turns an error code from a response body into a result: `Ok` for
+    /// NONE, otherwise [`Error::Broker`] with the message and context.
+    ///
+    /// ```
+    /// use klamm::{Error, ErrorContext};
+    /// assert!(Error::check("Produce", 0, None, ErrorContext::default()).is_ok());
+    /// let err = Error::check("Produce", 6, Some("moved"), ErrorContext::broker(1).with_topic("t"))
+    ///     .unwrap_err();
+    /// assert!(err.is_retriable());
+    /// assert!(err.to_string().contains("NOT_LEADER_OR_FOLLOWER (6)"), "{err}");
+    /// ```
+    pub fn check(
+        api: &'static str,
+        code: i16,
+        message: Option<&str>,
+        context: ErrorContext,
+    ) -> Result<(), Self> {
+        match ErrorCode::from_code(code) {
+            ErrorCode::None => Ok(()),
+            code => Err(Self::Broker {
+                api,
+                code,
+                message: message.map(str::to_owned),
+                context,
+            }),
         }
     }
 

@@ -39,6 +39,13 @@ pub enum Target {
     GroupCoordinator(String),
     /// The coordinator of a transactional id.
     TxnCoordinator(String),
+    /// The leader of a partition (metadata is refreshed once if unknown).
+    PartitionLeader {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
 }
 
 /// Which topics periodic refreshes ask about.
@@ -191,6 +198,20 @@ impl Client {
                     coordinator::find(self, &CoordinatorKey::Transaction(txn.clone())).await?;
                 self.inner.pool.get(&addr, kind).await
             }
+            Target::PartitionLeader { topic, partition } => {
+                let leader =
+                    |m: &ClusterMetadata| m.leader(topic, *partition).map(|(b, _)| b.addr.clone());
+                let addr = match leader(&self.metadata()) {
+                    Some(addr) => addr,
+                    None => {
+                        let meta = self.add_topics([topic.as_str()]).await?;
+                        leader(&meta).ok_or_else(|| Error::MetadataMissing {
+                            what: format!("leader for {topic} partition {partition}"),
+                        })?
+                    }
+                };
+                self.inner.pool.get(&addr, kind).await
+            }
         }
     }
 
@@ -220,7 +241,7 @@ impl Client {
                 return Err(Error::Routing {
                     api: R::KEY.name(),
                     reason: format!(
-                        "{route:?} requests need a target: use send_to with the broker, group or transactional id"
+                        "{route:?} requests need a target: use send_to with Target::PartitionLeader, Target::Broker, Target::GroupCoordinator or Target::TxnCoordinator"
                     ),
                 });
             }

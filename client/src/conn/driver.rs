@@ -290,7 +290,16 @@ async fn run<S>(
                 Err(e) => break Exit::Failed(format!("write failed: {e}")),
             },
             cmd = requests.recv(), if can_take => match cmd {
-                Some(cmd) => enqueue(&mut codec, &mut deadlines, &mut out, cmd),
+                Some(cmd) => {
+                    enqueue(&mut codec, &mut deadlines, &mut out, cmd);
+                    // Take whatever else is queued so one write carries many frames.
+                    while codec.in_flight() < config.pipeline_limit && out.len() < OUT_HIGH_WATER {
+                        match requests.try_recv() {
+                            Ok(cmd) => enqueue(&mut codec, &mut deadlines, &mut out, cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => requests_open = false,
             },
             () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {

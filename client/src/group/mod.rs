@@ -4,6 +4,7 @@
 pub mod assignor;
 mod config;
 pub mod consumer_protocol;
+mod driver;
 mod event;
 mod membership;
 mod offsets;
@@ -15,8 +16,11 @@ pub use assignor::{
     PartitionCounts, RangeAssignor, RebalanceProtocol, RoundRobinAssignor,
 };
 pub use config::{GroupConfig, GroupConfigError};
+pub use driver::GroupDriver;
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
 pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position};
 pub use topic_partition::TopicPartition;
-pub use transmit::{Coordinator, Destination, GroupRequest, GroupResponse, RequestId, Transmit};
+pub use transmit::{
+    Coordinator, Destination, FitVersion, GroupRequest, GroupResponse, RequestId, Transmit,
+};

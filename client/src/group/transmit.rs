@@ -94,40 +94,75 @@ impl GroupRequest {
         }
     }
 
-    /// Moves fields into the shape `version` uses. Membership builds
-    /// FindCoordinator with one key (v0-3), LeaveGroup with a member list
-    /// (v3+) and OffsetFetch for one group (v0-7); newer or older versions
-    /// carry the same content elsewhere. Other requests are valid at every
-    /// version as built (static membership needs a broker that has it).
+    /// Moves fields into the shape `version` uses; see [`FitVersion`].
     pub fn fit_version(&mut self, version: i16) {
         match self {
-            Self::FindCoordinator(r) if version >= 4 && !r.key.is_empty() => {
-                r.coordinator_keys = vec![std::mem::take(&mut r.key)];
+            Self::FindCoordinator(r) => r.fit_version(version),
+            Self::JoinGroup(r) => r.fit_version(version),
+            Self::SyncGroup(r) => r.fit_version(version),
+            Self::Heartbeat(r) => r.fit_version(version),
+            Self::LeaveGroup(r) => r.fit_version(version),
+            Self::OffsetFetch(r) => r.fit_version(version),
+            Self::Metadata(r) => r.fit_version(version),
+        }
+    }
+}
+
+/// Moves a request's fields into the shape a version uses. Membership builds
+/// FindCoordinator with one key (v0-3), LeaveGroup with a member list (v3+)
+/// and OffsetFetch for one group (v0-7); newer or older versions carry the
+/// same content elsewhere. The other requests are valid at every version as
+/// built (static membership needs a broker that has it), so theirs is a no-op.
+pub trait FitVersion {
+    /// Reshapes `self` for `version`.
+    fn fit_version(&mut self, version: i16) {
+        let _ = version;
+    }
+}
+
+impl FitVersion for JoinGroupRequest {}
+impl FitVersion for SyncGroupRequest {}
+impl FitVersion for HeartbeatRequest {}
+impl FitVersion for MetadataRequest {}
+
+impl FitVersion for FindCoordinatorRequest {
+    fn fit_version(&mut self, version: i16) {
+        if version >= 4 && !self.key.is_empty() {
+            self.coordinator_keys = vec![std::mem::take(&mut self.key)];
+        }
+    }
+}
+
+impl FitVersion for LeaveGroupRequest {
+    fn fit_version(&mut self, version: i16) {
+        if version < 3 {
+            if let Some(first) = self.members.first() {
+                self.member_id = first.member_id.clone();
             }
-            Self::LeaveGroup(r) if version < 3 => {
-                if let Some(first) = r.members.first() {
-                    r.member_id = first.member_id.clone();
-                }
-                r.members.clear();
-            }
-            Self::OffsetFetch(r) if version >= 8 => {
-                // The v0-7 field goes back to its default (an empty list).
-                let topics = r.topics.replace(Vec::new()).map(|ts| {
-                    ts.into_iter()
-                        .map(|t| {
-                            OffsetFetchRequestTopics::default()
-                                .with_name(t.name)
-                                .with_partition_indexes(t.partition_indexes)
-                        })
-                        .collect()
-                });
-                let group = OffsetFetchRequestGroup::default()
-                    .with_group_id(std::mem::take(&mut r.group_id))
-                    .with_topics(topics);
-                r.groups = vec![group];
-            }
-            Self::OffsetFetch(r) if version < 7 => r.require_stable = false,
-            _ => {}
+            self.members.clear();
+        }
+    }
+}
+
+impl FitVersion for OffsetFetchRequest {
+    fn fit_version(&mut self, version: i16) {
+        if version >= 8 {
+            // The v0-7 field goes back to its default (an empty list).
+            let topics = self.topics.replace(Vec::new()).map(|ts| {
+                ts.into_iter()
+                    .map(|t| {
+                        OffsetFetchRequestTopics::default()
+                            .with_name(t.name)
+                            .with_partition_indexes(t.partition_indexes)
+                    })
+                    .collect()
+            });
+            let group = OffsetFetchRequestGroup::default()
+                .with_group_id(std::mem::take(&mut self.group_id))
+                .with_topics(topics);
+            self.groups = vec![group];
+        } else if version < 7 {
+            self.require_stable = false;
         }
     }
 }
