@@ -12,6 +12,7 @@ pub mod group;
 pub mod metadata;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
+pub mod producer;
 pub mod retry;
 
 pub use client::{Client, CoordinatorKey, Target};

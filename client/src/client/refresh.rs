@@ -54,18 +54,31 @@ pub(super) async fn refresh(inner: &Inner) -> Result<Arc<ClusterMetadata>, Error
         s.started.max(s.completed) + 1
     };
     trigger(inner);
-    loop {
-        {
-            let s = rx.borrow_and_update();
-            if s.completed >= wanted {
-                return match &s.last_error {
-                    None => Ok(s.metadata.clone()),
-                    Some(e) => Err(e.clone()),
-                };
+    // Every step of a refresh is bounded; this bound only guards against a
+    // refresh task that is gone, so that nothing ever waits forever.
+    let bound = (inner.config.connect_timeout() + inner.config.request_timeout())
+        * (inner.bootstrap.len() as u32 + 2);
+    let wait = async {
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                if s.completed >= wanted {
+                    return match &s.last_error {
+                        None => Ok(s.metadata.clone()),
+                        Some(e) => Err(e.clone()),
+                    };
+                }
             }
+            rx.changed().await.map_err(|_| Error::Closed)?;
         }
-        rx.changed().await.map_err(|_| Error::Closed)?;
-    }
+    };
+    tokio::time::timeout(bound, wait).await.unwrap_or_else(|_| {
+        Err(Error::RequestTimeout {
+            broker: "any broker".into(),
+            api: "Metadata",
+            after: bound,
+        })
+    })
 }
 
 /// The refresh task: waits for a trigger or `metadata.max.age.ms`, refreshes,

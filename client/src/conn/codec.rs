@@ -158,4 +158,87 @@ mod tests {
         let drained: Vec<_> = c.drain().collect();
         assert_eq!(drained.len(), 2);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn feed_in_chunks(
+            c: &mut Codec<usize>,
+            wire: &[u8],
+            cuts: &[usize],
+        ) -> Vec<(i32, usize, Bytes)> {
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+            points.push(wire.len());
+            points.sort_unstable();
+            for end in points {
+                c.read_buffer()
+                    .extend_from_slice(&wire[start..end.max(start)]);
+                start = end.max(start);
+                while let Ok(Some(r)) = c.next_response() {
+                    out.push(r);
+                }
+            }
+            out
+        }
+
+        proptest! {
+            /// Any split of a valid response stream yields exactly its frames.
+            #[test]
+            fn responses_survive_any_chunking(
+                bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..8),
+                cuts in proptest::collection::vec(any::<usize>(), 0..16),
+            ) {
+                let mut c = Codec::new(1024);
+                let mut wire = Vec::new();
+                let mut ids = Vec::new();
+                for (i, body) in bodies.iter().enumerate() {
+                    let mut f = request_frame();
+                    let id = c.start(&mut f, i).unwrap();
+                    ids.push(id);
+                    wire.extend(response(id, body));
+                }
+                let got = feed_in_chunks(&mut c, &wire, &cuts);
+                prop_assert_eq!(got.len(), bodies.len());
+                for ((id, entry, frame), (i, body)) in got.iter().zip(bodies.iter().enumerate()) {
+                    prop_assert_eq!(*id, ids[i]);
+                    prop_assert_eq!(*entry, i);
+                    prop_assert_eq!(&frame[4..], &body[..]);
+                }
+                prop_assert_eq!(c.in_flight(), 0);
+            }
+
+            /// Garbage never panics, and an error is sticky in the sense that
+            /// the driver drops the connection on the first one.
+            #[test]
+            fn garbage_never_panics(
+                wire in proptest::collection::vec(any::<u8>(), 0..512),
+                cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            ) {
+                let mut c = Codec::new(256);
+                for i in 0..4 {
+                    let mut f = request_frame();
+                    c.start(&mut f, i);
+                }
+                let mut start = 0;
+                let mut points: Vec<usize> = cuts.iter().map(|x| x % (wire.len() + 1)).collect();
+                points.push(wire.len());
+                points.sort_unstable();
+                'outer: for end in points {
+                    c.read_buffer().extend_from_slice(&wire[start..end.max(start)]);
+                    start = end.max(start);
+                    loop {
+                        match c.next_response() {
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                            Err(_) => break 'outer,
+                        }
+                    }
+                }
+                prop_assert!(c.in_flight() <= 4);
+            }
+        }
+    }
 }

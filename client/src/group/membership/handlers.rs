@@ -355,6 +355,13 @@ impl Membership {
         code: ErrorCode,
         now: Instant,
     ) {
+        if matches!(
+            self.state,
+            State::Stalled | State::Leaving | State::Closed | State::Failed
+        ) {
+            // Out of the group already: a late commit error changes nothing.
+            return;
+        }
         match code {
             ErrorCode::None => {}
             ErrorCode::RebalanceInProgress => {

@@ -22,6 +22,8 @@
 //! [`GroupEvent::PollIntervalExceeded`]).
 
 mod build;
+#[cfg(test)]
+mod chaos;
 mod handlers;
 #[cfg(test)]
 mod tests;
@@ -318,9 +320,7 @@ impl Membership {
             }
         }
         let Some(coordinator) = self.coordinator.clone() else {
-            let wanted = !matches!(self.state, State::Stalled | State::Leaving)
-                || self.leave_pending.is_some();
-            if wanted
+            if self.wants_coordinator()
                 && now >= self.find_after
                 && !self.has_in_flight(|k| *k == Kind::FindCoordinator)
             {
@@ -373,15 +373,7 @@ impl Membership {
             }
             _ => {}
         }
-        let may_fetch = matches!(
-            self.state,
-            State::Stable
-                | State::Unjoined { .. }
-                | State::Joining
-                | State::Leader { .. }
-                | State::Syncing { .. }
-        );
-        if may_fetch
+        if self.may_fetch()
             && !self.fetch_pending.is_empty()
             && now >= self.fetch_after
             && !self.has_in_flight(|k| matches!(k, Kind::OffsetFetch(_)))
@@ -423,10 +415,14 @@ impl Membership {
             }
             _ => {}
         }
-        if !known && !self.has_in_flight(|k| *k == Kind::FindCoordinator) {
+        if !known
+            && self.wants_coordinator()
+            && !self.has_in_flight(|k| *k == Kind::FindCoordinator)
+        {
             at(self.find_after);
         }
         if known
+            && self.may_fetch()
             && !self.fetch_pending.is_empty()
             && !self.has_in_flight(|k| matches!(k, Kind::OffsetFetch(_)))
         {
@@ -458,6 +454,29 @@ impl Membership {
             self.coordinator_lost(now);
             self.rejoin("session timed out", now, Duration::ZERO);
         }
+    }
+
+    /// Whether the member has something to do at the coordinator: a stalled
+    /// member only to send its LeaveGroup.
+    fn wants_coordinator(&self) -> bool {
+        match self.state {
+            State::Stalled | State::Leaving => self.leave_pending.is_some(),
+            State::Closed | State::Failed => false,
+            _ => true,
+        }
+    }
+
+    /// Whether committed offsets may be fetched: while the member owns
+    /// partitions in some generation.
+    fn may_fetch(&self) -> bool {
+        matches!(
+            self.state,
+            State::Stable
+                | State::Unjoined { .. }
+                | State::Joining
+                | State::Leader { .. }
+                | State::Syncing { .. }
+        )
     }
 
     fn poll_clock_runs(&self) -> bool {

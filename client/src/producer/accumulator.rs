@@ -1,0 +1,661 @@
+//! The record accumulator: a sans-io core (no tasks, no clock of its own:
+//! every call takes `now`) holding one open batch and a queue of sealed
+//! batches per partition, the buffer-memory account and the idempotent
+//! producer's sequence numbers.
+//!
+//! ```text
+//! append(record) ──▶ choose partition ──▶ open batch fits? ──no──▶ seal it (ready queue),
+//!                                              │ yes                 sticky moves on
+//!                                              ▼
+//!                                   RecordBatchBuilder::append (in place)
+//!
+//! drain(broker) ──▶ for each partition it leads: seal the open batch if
+//!                   linger expired / flush / memory pressure / closing,
+//!                   then take the head of the ready queue if allowed
+//!                   (retry backoff, in-flight limits, retries go alone),
+//!                   stamping producer id, epoch and sequence on first send
+//! acked / retry / failed ──▶ in-flight counts, requeue in order, free memory
+//! ```
+//!
+//! The producer wraps it in one mutex held only for these in-memory steps
+//! (never across I/O or an await); building (compressing) a batch happens
+//! outside the lock.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use klamm_protocol::compression::Compression;
+use klamm_protocol::records::RecordBatchBuilder;
+
+use super::batch::{ProducerBatch, ProducerStamp};
+use super::delivery::{Callback, Delivery};
+use super::error::ProduceError;
+use super::partitioner::{Partitioner, Partitions, StickyPartition};
+use super::record::ProducerRecord;
+
+/// The settings the accumulator needs (a projection of the producer config).
+#[derive(Debug, Clone)]
+pub(crate) struct AccumulatorConfig {
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) compression: Compression,
+    pub(crate) compression_level: Option<i32>,
+    pub(crate) buffer_memory: usize,
+    pub(crate) max_request_size: usize,
+    pub(crate) delivery_timeout: Duration,
+    /// Batches of one partition in flight at once.
+    pub(crate) max_in_flight: usize,
+    pub(crate) idempotent: bool,
+}
+
+/// Why `append` did not take a record.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// No metadata for the topic yet: fetch it, then call again.
+    UnknownTopic,
+    /// `buffer.memory` is used up: wait for batches to complete (or fail
+    /// with queue-full for `try_send`).
+    Full,
+    /// The record can never be accepted.
+    Rejected(ProduceError),
+}
+
+/// A record taken.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    pub(crate) delivery: Delivery,
+    /// A batch was sealed or opened: sinks should re-check what is ready
+    /// and when to wake next.
+    pub(crate) wake: bool,
+}
+
+/// A partition's batches.
+#[derive(Debug)]
+struct PartitionQueue {
+    leader: Option<i32>,
+    open: Option<ProducerBatch>,
+    /// Sealed batches in append order (retries go back in that order).
+    ready: VecDeque<ProducerBatch>,
+    in_flight: usize,
+    /// Idempotence: the sequence of the next batch's first record.
+    next_sequence: i32,
+    /// Idempotence: one batch in flight until the first is acknowledged.
+    acked_once: bool,
+}
+
+impl PartitionQueue {
+    fn new(leader: Option<i32>) -> Self {
+        PartitionQueue {
+            leader,
+            open: None,
+            ready: VecDeque::new(),
+            in_flight: 0,
+            next_sequence: 0,
+            acked_once: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TopicQueue {
+    name: Arc<str>,
+    partitions: Vec<PartitionQueue>,
+    /// Partitions with a leader, for sticky choices.
+    available: Vec<i32>,
+    sticky: StickyPartition,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    config: AccumulatorConfig,
+    partitioner: Arc<dyn Partitioner>,
+    topics: HashMap<Arc<str>, TopicQueue>,
+    /// An empty builder, only asked for record sizes.
+    size_probe: RecordBatchBuilder,
+    buffered: usize,
+    next_id: u64,
+    /// Batches created and not yet completed (flush waits on these).
+    incomplete: BTreeSet<u64>,
+    flushing: usize,
+    memory_waiters: usize,
+    closing: bool,
+    producer: Option<(i64, i16)>,
+    /// Rotates which partition drains first, so no partition starves under
+    /// `max.request.size`.
+    drain_start: usize,
+}
+
+impl Accumulator {
+    pub(crate) fn new(config: AccumulatorConfig, partitioner: Arc<dyn Partitioner>) -> Self {
+        Accumulator {
+            size_probe: RecordBatchBuilder::new(config.compression),
+            config,
+            partitioner,
+            topics: HashMap::new(),
+            buffered: 0,
+            next_id: 0,
+            incomplete: BTreeSet::new(),
+            flushing: 0,
+            memory_waiters: 0,
+            closing: false,
+            producer: None,
+            drain_start: 0,
+        }
+    }
+
+    /// Bytes queued (open, ready and in-flight batches).
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Records metadata for `topic`: its partitions' leaders by index. More
+    /// partitions than before are added; leaders are replaced.
+    pub(crate) fn set_topic(&mut self, topic: &str, leaders: &[Option<i32>]) {
+        let t = match self.topics.get_mut(topic) {
+            Some(t) => t,
+            None => {
+                let name: Arc<str> = topic.into();
+                self.topics.entry(name.clone()).or_insert(TopicQueue {
+                    name,
+                    partitions: Vec::new(),
+                    available: Vec::new(),
+                    sticky: StickyPartition::new(),
+                })
+            }
+        };
+        for (i, leader) in leaders.iter().enumerate() {
+            match t.partitions.get_mut(i) {
+                Some(q) => q.leader = *leader,
+                None => t.partitions.push(PartitionQueue::new(*leader)),
+            }
+        }
+        t.available = t
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.leader.is_some())
+            .map(|(i, _)| i as i32)
+            .collect();
+    }
+
+    /// Topics with recorded metadata.
+    pub(crate) fn topic_names(&self) -> Vec<String> {
+        self.topics.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// Whether metadata for `topic` was recorded.
+    pub(crate) fn knows_topic(&self, topic: &str) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|t| !t.partitions.is_empty())
+    }
+
+    /// Topics with queued batches on a partition that has no leader.
+    pub(crate) fn leaderless(&self) -> Vec<Arc<str>> {
+        self.topics
+            .values()
+            .filter(|t| {
+                t.partitions
+                    .iter()
+                    .any(|q| q.leader.is_none() && (q.open.is_some() || !q.ready.is_empty()))
+            })
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    /// Brokers that lead a partition with queued batches.
+    pub(crate) fn brokers_with_data(&self) -> BTreeSet<i32> {
+        self.topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|q| q.open.is_some() || !q.ready.is_empty())
+            .filter_map(|q| q.leader)
+            .collect()
+    }
+
+    /// Appends one record. `callback` is taken only when the record is.
+    pub(crate) fn append(
+        &mut self,
+        now: Instant,
+        now_ms: i64,
+        record: &ProducerRecord<'_>,
+        callback: &mut Option<Callback>,
+    ) -> Result<Appended, AppendError> {
+        if self.closing {
+            return Err(AppendError::Rejected(ProduceError::Closed));
+        }
+        let timestamp = record.timestamp.unwrap_or(now_ms);
+        let (key, value, headers) = (record.key, record.value, record.headers);
+        let own_size = self.size_probe.size_with(
+            timestamp,
+            key.map(<[u8]>::len),
+            value.map(<[u8]>::len),
+            headers,
+        );
+        for (limit, property) in [
+            (self.config.max_request_size, "max.request.size"),
+            (self.config.buffer_memory, "buffer.memory"),
+        ] {
+            if own_size > limit {
+                return Err(AppendError::Rejected(ProduceError::RecordTooLarge {
+                    size: own_size,
+                    limit,
+                    property,
+                }));
+            }
+        }
+        let Some(topic) = self.topics.get_mut(record.topic) else {
+            return Err(AppendError::UnknownTopic);
+        };
+        if topic.partitions.is_empty() {
+            return Err(AppendError::UnknownTopic);
+        }
+        // Any record may need a batch of its own; waiting for that much
+        // room keeps the account an upper bound.
+        if self.buffered > 0 && self.buffered + own_size > self.config.buffer_memory {
+            return Err(AppendError::Full);
+        }
+        let layout = Partitions {
+            count: topic.partitions.len() as i32,
+            available: &topic.available,
+        };
+        let (mut partition, sticky) = topic
+            .sticky
+            .choose(
+                &*self.partitioner,
+                record.topic,
+                record.partition,
+                key,
+                value,
+                layout,
+            )
+            .map_err(|source| {
+                AppendError::Rejected(ProduceError::Partition {
+                    topic: record.topic.to_owned(),
+                    source,
+                })
+            })?;
+        let mut wake = false;
+        let batch_size = self.config.batch_size;
+        // A full sticky batch: seal it and let the sticky choice move on
+        // before appending (so the new batch starts on the new partition).
+        if let Some(q) = topic.partitions.get_mut(partition as usize) {
+            if q.open
+                .as_ref()
+                .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
+            {
+                if let Some(full) = q.open.take() {
+                    q.ready.push_back(full);
+                    wake = true;
+                }
+                let layout = Partitions {
+                    count: topic.partitions.len() as i32,
+                    available: &topic.available,
+                };
+                topic.sticky.batch_sealed(partition, layout);
+                if sticky {
+                    partition = topic.sticky.current(layout.count, layout.available);
+                }
+            }
+        }
+        let name = topic.name.clone();
+        let Some(q) = topic.partitions.get_mut(partition as usize) else {
+            return Err(AppendError::UnknownTopic);
+        };
+        if q.open
+            .as_ref()
+            .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
+        {
+            if let Some(full) = q.open.take() {
+                q.ready.push_back(full);
+            }
+        }
+        let batch = match &mut q.open {
+            Some(b) => b,
+            slot @ None => {
+                wake = true;
+                let id = self.next_id;
+                self.next_id += 1;
+                self.incomplete.insert(id);
+                slot.insert(ProducerBatch::new(
+                    id,
+                    name,
+                    partition,
+                    self.config.compression,
+                    self.config.compression_level,
+                    batch_size.max(own_size),
+                    now,
+                ))
+            }
+        };
+        // A new batch accounts for its header too.
+        let before = if batch.record_count() == 0 {
+            0
+        } else {
+            batch.size()
+        };
+        let delivery = batch
+            .append(timestamp, key, value, headers)
+            .map_err(AppendError::Rejected)?;
+        let grown = batch.size().saturating_sub(before);
+        batch.accounted += grown;
+        self.buffered += grown;
+        if let Some(cb) = callback.take() {
+            batch.add_callback(batch.record_count() - 1, timestamp, cb);
+        }
+        Ok(Appended { delivery, wake })
+    }
+
+    /// Seal every open batch now, regardless of linger (flush).
+    pub(crate) fn begin_flush(&mut self) -> u64 {
+        self.flushing += 1;
+        self.next_id
+    }
+
+    /// A flush started by `begin_flush` ended.
+    pub(crate) fn end_flush(&mut self) {
+        self.flushing = self.flushing.saturating_sub(1);
+    }
+
+    /// Whether any batch created before `mark` is still incomplete.
+    pub(crate) fn pending_before(&self, mark: u64) -> bool {
+        self.incomplete.first().is_some_and(|&id| id < mark)
+    }
+
+    /// Batches not yet completed.
+    pub(crate) fn incomplete_batches(&self) -> usize {
+        self.incomplete.len()
+    }
+
+    /// A sender waits for memory (open batches count as ready meanwhile).
+    pub(crate) fn add_memory_waiter(&mut self) {
+        self.memory_waiters += 1;
+    }
+
+    /// A sender stopped waiting for memory.
+    pub(crate) fn remove_memory_waiter(&mut self) {
+        self.memory_waiters = self.memory_waiters.saturating_sub(1);
+    }
+
+    /// No more appends; everything queued becomes ready.
+    pub(crate) fn close(&mut self) {
+        self.closing = true;
+    }
+
+    /// The idempotent producer's id and epoch (from InitProducerId). A new
+    /// id or epoch restarts every partition's sequence at 0 (Kafka's rule);
+    /// batches already stamped get new sequences when next sent.
+    pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) {
+        if self.producer == Some((producer_id, epoch)) {
+            return;
+        }
+        self.producer = Some((producer_id, epoch));
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            q.next_sequence = 0;
+            q.acked_once = false;
+            for b in &mut q.ready {
+                b.stamp = None;
+            }
+        }
+    }
+
+    /// Forgets the producer id (a new one must be fetched before sending).
+    pub(crate) fn clear_producer(&mut self) {
+        self.producer = None;
+    }
+
+    /// The producer id and epoch, if known.
+    pub(crate) fn producer(&self) -> Option<(i64, i16)> {
+        self.producer
+    }
+
+    fn force_ready(&self) -> bool {
+        self.flushing > 0 || self.memory_waiters > 0 || self.closing
+    }
+
+    /// Takes the batches to send to `broker` now: at most one per
+    /// partition, up to `max_bytes` in total (at least one batch).
+    pub(crate) fn drain(
+        &mut self,
+        now: Instant,
+        broker: i32,
+        max_bytes: usize,
+    ) -> Vec<ProducerBatch> {
+        let force = self.force_ready();
+        let linger = self.config.linger;
+        let batch_size = self.config.batch_size;
+        let max_in_flight = self.config.max_in_flight.max(1);
+        let idempotent = self.config.idempotent;
+        if idempotent && self.producer.is_none() {
+            return Vec::new();
+        }
+        let producer = self.producer;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        let mut slots: Vec<(Arc<str>, usize)> = Vec::new();
+        for t in self.topics.values() {
+            for (i, q) in t.partitions.iter().enumerate() {
+                if q.leader == Some(broker) && (q.open.is_some() || !q.ready.is_empty()) {
+                    slots.push((t.name.clone(), i));
+                }
+            }
+        }
+        if slots.is_empty() {
+            return out;
+        }
+        let start = self.drain_start % slots.len();
+        self.drain_start = self.drain_start.wrapping_add(1);
+        for k in 0..slots.len() {
+            let Some((name, i)) = slots.get((start + k) % slots.len()) else {
+                continue;
+            };
+            let Some(t) = self.topics.get_mut(name) else {
+                continue;
+            };
+            let count = t.partitions.len() as i32;
+            let Some(q) = t.partitions.get_mut(*i) else {
+                continue;
+            };
+            if let Some(open) = &q.open {
+                let due = force
+                    || now.saturating_duration_since(open.created) >= linger
+                    || open.size() >= batch_size;
+                if due {
+                    if let Some(b) = q.open.take() {
+                        q.ready.push_back(b);
+                    }
+                    t.sticky.batch_sealed(
+                        *i as i32,
+                        Partitions {
+                            count,
+                            available: &t.available,
+                        },
+                    );
+                }
+            }
+            let Some(head) = q.ready.front() else {
+                continue;
+            };
+            if head.retry_at.is_some_and(|at| at > now)
+                || q.in_flight >= max_in_flight
+                || (head.attempts > 0 && q.in_flight > 0)
+                || (idempotent && !q.acked_once && q.in_flight > 0)
+                || (!out.is_empty() && total + head.size() > max_bytes)
+            {
+                continue;
+            }
+            let Some(mut b) = q.ready.pop_front() else {
+                continue;
+            };
+            b.stamp = Some(match (b.stamp, producer) {
+                (Some(s), _) => s,
+                (None, Some((producer_id, producer_epoch))) if idempotent => {
+                    let s = ProducerStamp {
+                        producer_id,
+                        producer_epoch,
+                        base_sequence: q.next_sequence,
+                    };
+                    q.next_sequence = next_sequence(q.next_sequence, b.record_count());
+                    s
+                }
+                _ => ProducerStamp::NONE,
+            });
+            b.attempts += 1;
+            q.in_flight += 1;
+            total += b.size();
+            out.push(b);
+        }
+        out
+    }
+
+    /// Removes batches older than `delivery.timeout.ms` that are not in
+    /// flight; the caller fails them.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<ProducerBatch> {
+        let timeout = self.config.delivery_timeout;
+        let expired = |b: &ProducerBatch| now.saturating_duration_since(b.created) >= timeout;
+        let mut out = Vec::new();
+        let mut gap = false;
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            while q.ready.front().is_some_and(expired) {
+                if let Some(b) = q.ready.pop_front() {
+                    gap |= b.stamp.is_some_and(|s| s.base_sequence >= 0);
+                    out.push(b);
+                }
+            }
+            if q.ready.is_empty() && q.open.as_ref().is_some_and(expired) {
+                out.extend(q.open.take());
+            }
+        }
+        if gap {
+            // A sent batch given up on leaves a hole in its partition's
+            // sequence; later batches would be refused as out of order.
+            // A new producer id restarts every sequence (Kafka's fix).
+            self.producer = None;
+        }
+        for b in &out {
+            self.release(b);
+        }
+        out
+    }
+
+    /// When the accumulator next needs attention without new input: the
+    /// first linger expiry, retry backoff end or delivery timeout.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let linger = self.config.linger;
+        let timeout = self.config.delivery_timeout;
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for q in self.topics.values().flat_map(|t| t.partitions.iter()) {
+            if let Some(b) = &q.open {
+                consider(b.created + linger);
+                consider(b.created + timeout);
+            }
+            if let Some(b) = q.ready.front() {
+                consider(b.retry_at.unwrap_or(b.created));
+                consider(b.created + timeout);
+            }
+        }
+        next
+    }
+
+    fn queue(&mut self, b: &ProducerBatch) -> Option<&mut PartitionQueue> {
+        self.topics
+            .get_mut(&*b.topic)
+            .and_then(|t| t.partitions.get_mut(b.partition as usize))
+    }
+
+    fn release(&mut self, b: &ProducerBatch) {
+        self.buffered = self.buffered.saturating_sub(b.accounted);
+        self.incomplete.remove(&b.id);
+    }
+
+    /// The broker acknowledged `b`; the caller finishes it after this.
+    pub(crate) fn acked(&mut self, b: &ProducerBatch) {
+        if let Some(q) = self.queue(b) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+            q.acked_once = true;
+        }
+        self.release(b);
+    }
+
+    /// Whether an older batch of `b`'s partition waits to be resent.
+    pub(crate) fn has_earlier_queued(&mut self, b: &ProducerBatch) -> bool {
+        let id = b.id;
+        self.queue(b)
+            .is_some_and(|q| q.ready.front().is_some_and(|r| r.id < id))
+    }
+
+    /// `b` failed for good; the caller finishes it with the error.
+    pub(crate) fn failed(&mut self, b: &ProducerBatch) {
+        if let Some(q) = self.queue(b) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+        }
+        self.release(b);
+    }
+
+    /// `b` will be sent again after `backoff`, before any younger batch of
+    /// its partition. A batch stamped under an older producer id or epoch
+    /// gets a fresh sequence when next sent.
+    pub(crate) fn retry(&mut self, mut b: ProducerBatch, now: Instant, backoff: Duration) {
+        b.retry_at = Some(now + backoff);
+        let producer = self.producer;
+        if let Some(s) = b.stamp {
+            if s.base_sequence >= 0 && producer != Some((s.producer_id, s.producer_epoch)) {
+                b.stamp = None;
+            }
+        }
+        match self.queue(&b) {
+            Some(q) => {
+                q.in_flight = q.in_flight.saturating_sub(1);
+                let at = q
+                    .ready
+                    .iter()
+                    .position(|r| r.id > b.id)
+                    .unwrap_or(q.ready.len());
+                q.ready.insert(at, b);
+            }
+            None => {
+                self.release(&b);
+                let mut b = b;
+                b.finish(Err(ProduceError::Closed));
+            }
+        }
+    }
+
+    /// Takes every queued batch (not those in flight), for shutdown.
+    pub(crate) fn take_all(&mut self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for q in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            out.extend(q.ready.drain(..));
+            out.extend(q.open.take());
+        }
+        for b in &out {
+            self.release(b);
+        }
+        out
+    }
+}
+
+/// Kafka's sequence arithmetic: wraps from `i32::MAX` to 0.
+fn next_sequence(seq: i32, records: u32) -> i32 {
+    let next = i64::from(seq) + i64::from(records);
+    (next % (i64::from(i32::MAX) + 1)) as i32
+}
+
+#[cfg(test)]
+#[path = "accumulator_tests.rs"]
+mod tests;

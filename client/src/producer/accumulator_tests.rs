@@ -1,0 +1,402 @@
+use super::*;
+use crate::producer::DefaultPartitioner;
+use crate::producer::delivery::BatchAck;
+use crate::producer::record::RecordMetadata;
+use klamm_protocol::records::WireBatch;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+fn config() -> AccumulatorConfig {
+    AccumulatorConfig {
+        batch_size: 200,
+        linger: Duration::from_millis(5),
+        compression: Compression::None,
+        compression_level: None,
+        buffer_memory: 10_000,
+        max_request_size: 1_000,
+        delivery_timeout: Duration::from_secs(120),
+        max_in_flight: 5,
+        idempotent: false,
+    }
+}
+
+fn acc(config: AccumulatorConfig) -> Accumulator {
+    let mut a = Accumulator::new(config, Arc::new(DefaultPartitioner));
+    // Three partitions, led by brokers 1, 1 and 2.
+    a.set_topic("t", &[Some(1), Some(1), Some(2)]);
+    a
+}
+
+fn send(a: &mut Accumulator, now: Instant, r: ProducerRecord<'_>) -> Appended {
+    a.append(now, 1_000, &r, &mut None).unwrap()
+}
+
+fn poll(d: &mut Delivery) -> Poll<Result<RecordMetadata, ProduceError>> {
+    Pin::new(d).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+fn ack(a: &mut Accumulator, mut b: ProducerBatch, base_offset: i64) {
+    a.acked(&b);
+    b.finish(Ok(BatchAck {
+        base_offset,
+        log_append_time: -1,
+    }));
+}
+
+#[test]
+fn records_fill_one_batch_in_place_until_linger() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let mut d1 = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    )
+    .delivery;
+    let mut d2 = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"b"),
+    )
+    .delivery;
+    assert!(a.buffered() > 61);
+    // Not ready before linger.
+    assert!(a.drain(t0 + Duration::from_millis(4), 1, 1_000).is_empty());
+    assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(5)));
+    let batches = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(batches.len(), 1);
+    let mut b = batches.into_iter().next().unwrap();
+    assert_eq!((b.partition, b.record_count()), (0, 2));
+    let bytes = b.wire_bytes(b.stamp.unwrap()).unwrap();
+    let wire = WireBatch::parse(bytes).unwrap();
+    let values: Vec<_> = wire
+        .records(1 << 20)
+        .unwrap()
+        .map(|r| r.unwrap().value_bytes().unwrap())
+        .collect();
+    assert_eq!(values, [&b"a"[..], &b"b"[..]]);
+    assert!(poll(&mut d1).is_pending());
+    ack(&mut a, b, 70);
+    assert_eq!(a.buffered(), 0);
+    assert!(matches!(
+        poll(&mut d1),
+        Poll::Ready(Ok(RecordMetadata { offset: 70, .. }))
+    ));
+    assert!(matches!(
+        poll(&mut d2),
+        Poll::Ready(Ok(RecordMetadata { offset: 71, .. }))
+    ));
+}
+
+#[test]
+fn a_full_batch_is_sealed_and_ready_at_once() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let value = [7u8; 50];
+    let mut sealed = false;
+    for _ in 0..5 {
+        sealed |= send(
+            &mut a,
+            t0,
+            ProducerRecord::new("t").partition(1).value(&value),
+        )
+        .wake;
+    }
+    assert!(sealed);
+    // The first batch (3 records of ~60 bytes within 200) goes before linger.
+    let batches = a.drain(t0, 1, 1_000);
+    assert_eq!(batches.len(), 1);
+    assert!(batches[0].size() <= 200, "{}", batches[0].size());
+    assert_eq!(batches[0].record_count(), 2);
+}
+
+#[test]
+fn drain_only_takes_the_brokers_partitions_and_respects_max_bytes() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    for p in 0..3 {
+        let _ = send(
+            &mut a,
+            t0,
+            ProducerRecord::new("t").partition(p).value(&[1u8; 120]),
+        );
+    }
+    let later = t0 + Duration::from_millis(10);
+    assert_eq!(a.drain(later, 3, 1_000).len(), 0);
+    // Two batches of ~190 bytes for broker 1, but only room for one.
+    let first = a.drain(later, 1, 250);
+    assert_eq!(first.len(), 1);
+    let second = a.drain(later, 1, 250);
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].partition, second[0].partition);
+    let b2 = a.drain(later, 2, 1_000);
+    assert_eq!((b2.len(), b2[0].partition), (1, 2));
+}
+
+#[test]
+fn keyless_records_stick_to_one_partition_per_batch() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let mut parts = Vec::new();
+    for _ in 0..12 {
+        let d = send(&mut a, t0, ProducerRecord::new("t").value(&[0u8; 50])).delivery;
+        parts.push(d.partition());
+    }
+    // Runs of the same partition, switching when a batch fills.
+    let switches = parts.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches >= 3, "{parts:?}");
+    assert!(parts.chunks(2).all(|c| c[0] == c[1]), "{parts:?}");
+}
+
+#[test]
+fn keyed_records_follow_murmur2() {
+    let t0 = Instant::now();
+    let mut a = Accumulator::new(config(), Arc::new(DefaultPartitioner));
+    a.set_topic("six", &[Some(1); 6]);
+    // murmur2 % 6: "foobar" -> 0, "key-42" -> 3, "a-little-bit-longer-string" -> 5.
+    for (key, want) in [
+        ("foobar", 0),
+        ("key-42", 3),
+        ("a-little-bit-longer-string", 5),
+    ] {
+        let d = send(&mut a, t0, ProducerRecord::new("six").key(key)).delivery;
+        assert_eq!(d.partition(), want, "{key}");
+    }
+}
+
+#[test]
+fn buffer_memory_bounds_appends_and_pressure_makes_batches_ready() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        buffer_memory: 400,
+        ..config()
+    });
+    let v = [0u8; 100];
+    let mut n = 0;
+    loop {
+        match a.append(
+            t0,
+            0,
+            &ProducerRecord::new("t").partition(0).value(&v),
+            &mut None,
+        ) {
+            Ok(_) => n += 1,
+            Err(AppendError::Full) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(n < 10);
+    }
+    assert!(n >= 2 && a.buffered() <= 400, "{n} {}", a.buffered());
+    // Under memory pressure the open batch is ready before linger.
+    assert!(a.drain(t0, 1, 1_000).len() == 1);
+    a.add_memory_waiter();
+    let b = a.drain(t0, 1, 1_000);
+    assert_eq!(b.len(), 1);
+    a.remove_memory_waiter();
+    for b in b {
+        ack(&mut a, b, 0);
+    }
+    assert!(
+        a.append(
+            t0,
+            0,
+            &ProducerRecord::new("t").partition(0).value(&v),
+            &mut None
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn oversized_records_and_bad_partitions_are_rejected() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let big = vec![0u8; 2_000];
+    match a.append(t0, 0, &ProducerRecord::new("t").value(&big), &mut None) {
+        Err(AppendError::Rejected(ProduceError::RecordTooLarge { property, .. })) => {
+            assert_eq!(property, "max.request.size")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        a.append(t0, 0, &ProducerRecord::new("t").partition(3), &mut None),
+        Err(AppendError::Rejected(ProduceError::Partition { .. }))
+    ));
+    assert!(matches!(
+        a.append(t0, 0, &ProducerRecord::new("nope"), &mut None),
+        Err(AppendError::UnknownTopic)
+    ));
+    assert_eq!(a.buffered(), 0);
+}
+
+#[test]
+fn flush_readies_everything_and_tracks_completion() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let _ = send(&mut a, t0, ProducerRecord::new("t").partition(0));
+    let mark = a.begin_flush();
+    let _ = send(&mut a, t0, ProducerRecord::new("t").partition(2)); // after the mark
+    assert!(a.pending_before(mark));
+    let b = a.drain(t0, 1, 1_000);
+    assert_eq!(b.len(), 1);
+    for b in b {
+        ack(&mut a, b, 0);
+    }
+    assert!(!a.pending_before(mark));
+    assert_eq!(a.incomplete_batches(), 1);
+    a.end_flush();
+}
+
+#[test]
+fn idempotent_sequences_and_in_order_retries() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        idempotent: true,
+        ..config()
+    });
+    let v = [0u8; 120];
+    for _ in 0..4 {
+        let _ = send(&mut a, t0, ProducerRecord::new("t").partition(0).value(&v));
+        let _ = send(&mut a, t0, ProducerRecord::new("t").partition(0).key("k"));
+    }
+    // No producer id yet: nothing is sent.
+    assert!(a.drain(t0 + Duration::from_secs(1), 1, 10_000).is_empty());
+    a.set_producer(9, 0);
+    let later = t0 + Duration::from_secs(1);
+    let first = a.drain(later, 1, 10_000);
+    assert_eq!(first.len(), 1);
+    let s0 = first[0].stamp.unwrap();
+    assert_eq!(
+        (s0.producer_id, s0.producer_epoch, s0.base_sequence),
+        (9, 0, 0)
+    );
+    // One in flight until the first ack.
+    assert!(a.drain(later, 1, 10_000).is_empty());
+    let n0 = first[0].record_count() as i32;
+    for b in first {
+        ack(&mut a, b, 0);
+    }
+    let b1 = a.drain(later, 1, 10_000).pop().unwrap();
+    let b2 = a.drain(later, 1, 10_000).pop().unwrap();
+    assert_eq!(b1.stamp.unwrap().base_sequence, n0);
+    assert_eq!(
+        b2.stamp.unwrap().base_sequence,
+        n0 + b1.record_count() as i32
+    );
+    // Both fail retriably, handled in send order: they go back in order,
+    // keep their sequences, and the retry goes alone.
+    let (id1, seq1) = (b1.id, b1.stamp.unwrap().base_sequence);
+    a.retry(b1, later, Duration::from_millis(100));
+    a.retry(b2, later, Duration::from_millis(100));
+    assert!(a.drain(later, 1, 10_000).is_empty(), "backoff");
+    let after = later + Duration::from_millis(100);
+    let r1 = a.drain(after, 1, 10_000);
+    assert_eq!(r1.len(), 1);
+    assert_eq!((r1[0].id, r1[0].stamp.unwrap().base_sequence), (id1, seq1));
+    assert_eq!(r1[0].attempts, 2);
+    assert!(a.drain(after, 1, 10_000).is_empty(), "retry goes alone");
+}
+
+#[test]
+fn a_new_producer_epoch_restarts_sequences() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        idempotent: true,
+        ..config()
+    });
+    a.set_producer(9, 0);
+    let _ = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"x"),
+    );
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
+    assert_eq!(b.stamp.unwrap().base_sequence, 0);
+    ack(&mut a, b, 0);
+    let _ = send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"y"),
+    );
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
+    assert_eq!(b.stamp.unwrap().base_sequence, 1);
+    // UNKNOWN_PRODUCER_ID etc.: new epoch, the retried batch is restamped from 0.
+    a.set_producer(9, 1);
+    a.retry(b, t0, Duration::ZERO);
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
+    let s = b.stamp.unwrap();
+    assert_eq!((s.producer_epoch, s.base_sequence), (1, 0));
+}
+
+#[test]
+fn batches_past_delivery_timeout_expire_unless_in_flight() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        delivery_timeout: Duration::from_millis(50),
+        ..config()
+    });
+    let mut d = send(&mut a, t0, ProducerRecord::new("t").partition(0)).delivery;
+    let _ = send(&mut a, t0, ProducerRecord::new("t").partition(2));
+    let in_flight = a.drain(t0 + Duration::from_millis(10), 2, 1_000);
+    assert_eq!(in_flight.len(), 1);
+    let expired = a.expire(t0 + Duration::from_millis(50));
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].partition, 0);
+    assert_eq!(a.incomplete_batches(), 1);
+    for mut b in expired {
+        b.finish(Err(ProduceError::DeliveryTimeout {
+            topic: "t".into(),
+            partition: 0,
+            after: Duration::from_millis(50),
+            last_error: None,
+        }));
+    }
+    assert!(matches!(
+        poll(&mut d),
+        Poll::Ready(Err(ProduceError::DeliveryTimeout { .. }))
+    ));
+}
+
+#[test]
+fn sequence_numbers_wrap_like_kafka() {
+    assert_eq!(next_sequence(i32::MAX - 1, 2), 0);
+    assert_eq!(next_sequence(i32::MAX, 1), 0);
+    assert_eq!(next_sequence(5, 3), 8);
+}
+
+#[test]
+fn callbacks_are_taken_only_when_the_record_is() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let mut cb: Option<Callback> = Some(Box::new(move |r| {
+        assert!(matches!(r, Ok(RecordMetadata { offset: 5, .. })));
+        h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    assert!(
+        a.append(t0, 0, &ProducerRecord::new("nope"), &mut cb)
+            .is_err()
+    );
+    assert!(cb.is_some());
+    let _ = a
+        .append(t0, 0, &ProducerRecord::new("t").partition(0), &mut cb)
+        .unwrap();
+    assert!(cb.is_none());
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
+    ack(&mut a, b, 5);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

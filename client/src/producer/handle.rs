@@ -1,0 +1,453 @@
+//! [`Producer`]: the application's handle. `send` appends under the
+//! accumulator's mutex and returns; the network work happens in the sink
+//! tasks (one per broker, see `sink.rs`).
+//!
+//! ```text
+//! send ──▶ Accumulator (Mutex, in-memory only) ──wake──▶ sink(broker) ──Produce──▶ broker
+//!   ▲            │ full: wait on `memory`                    │ responses, in send order
+//!   └────────────┘                                           ▼
+//!                                   Delivery futures / callbacks / error hook
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use super::accumulator::{Accumulator, AccumulatorConfig, AppendError};
+use super::config::ProducerConfig;
+use super::delivery::{Callback, Delivery};
+use super::error::ProduceError;
+use super::metrics::{Metrics, ProducerMetrics};
+use super::record::{ProducerRecord, RecordMetadata};
+use super::sink;
+use crate::client::Client;
+use crate::config::{ClientConfig, Properties};
+use crate::error::Error;
+use crate::metadata::ClusterMetadata;
+
+/// A batch that failed for good, as the error hook sees it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProduceFailure {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// Records in the failed batch.
+    pub records: u32,
+    /// Why.
+    pub error: ProduceError,
+}
+
+/// Called once per failed batch, on the sink task (keep it short).
+pub type ErrorHook = Arc<dyn Fn(&ProduceFailure) + Send + Sync>;
+
+/// State shared by the handle and the sink tasks.
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    pub(crate) config: ProducerConfig,
+    acc: Mutex<Accumulator>,
+    /// Memory was freed (senders waiting for buffer space).
+    pub(crate) memory: Notify,
+    /// A batch completed (flush waiters).
+    pub(crate) completed: Notify,
+    /// Metadata is needed (unknown topic, leaderless partitions, errors).
+    pub(crate) metadata_wanted: Notify,
+    sinks: Mutex<HashMap<i32, Arc<Notify>>>,
+    pub(crate) metrics: Metrics,
+    error_hook: Mutex<Option<ErrorHook>>,
+    pub(crate) closed: AtomicBool,
+    /// Only one task fetches a producer id at a time.
+    pub(crate) init_lock: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn acc(&self) -> MutexGuard<'_, Accumulator> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes every sink, starting sinks for brokers that lead queued data.
+    pub(crate) fn wake_sinks(self: &Arc<Self>) {
+        let brokers = self.acc().brokers_with_data();
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for b in brokers {
+            sinks.entry(b).or_insert_with(|| {
+                let notify = Arc::new(Notify::new());
+                tokio::spawn(sink::run(self.clone(), b, notify.clone()));
+                notify
+            });
+        }
+        for n in sinks.values() {
+            n.notify_one();
+        }
+    }
+
+    /// A sink exits (nothing left for its broker after close).
+    pub(crate) fn sink_exited(&self, broker: i32) {
+        self.sinks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&broker);
+    }
+
+    /// Copies leaders from `meta` for every topic the accumulator knows (and
+    /// `extra`); returns whether `extra` is now known.
+    pub(crate) fn apply_metadata(
+        self: &Arc<Self>,
+        meta: &ClusterMetadata,
+        extra: Option<&str>,
+    ) -> bool {
+        let mut acc = self.acc();
+        let mut names: Vec<String> = acc.topic_names();
+        if let Some(t) = extra {
+            names.push(t.to_owned());
+        }
+        for name in names {
+            if let Some(t) = meta.topics.get(&name) {
+                if t.error.is_error() || t.partitions.is_empty() {
+                    continue;
+                }
+                let count = t
+                    .partitions
+                    .iter()
+                    .map(|p| p.partition + 1)
+                    .max()
+                    .unwrap_or(0);
+                let mut leaders = vec![None; count.max(0) as usize];
+                for p in &t.partitions {
+                    if let Some(slot) = leaders.get_mut(p.partition as usize) {
+                        *slot = p
+                            .leader
+                            .filter(|_| !p.error.is_error() || p.leader.is_some());
+                    }
+                }
+                acc.set_topic(&name, &leaders);
+            }
+        }
+        let known = extra.is_none_or(|t| acc.knows_topic(t));
+        drop(acc);
+        self.wake_sinks();
+        known
+    }
+
+    /// Reports a failed batch: counted, logged and handed to the hook.
+    pub(crate) fn report_failure(&self, failure: &ProduceFailure) {
+        Metrics::add(&self.metrics.records_failed, u64::from(failure.records));
+        tracing::warn!(
+            topic = %failure.topic,
+            partition = failure.partition,
+            records = failure.records,
+            error = %failure.error,
+            "produce failed"
+        );
+        let hook = self
+            .error_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook(failure);
+        }
+    }
+}
+
+/// The batching producer. Cheap to clone: clones share buffers, sinks and
+/// connections.
+///
+/// Dropping the last clone closes the producer in the background: queued
+/// records are still sent (within `delivery.timeout.ms`), nothing blocks,
+/// and a record is never reported delivered unless the broker acknowledged
+/// it. Call [`Producer::close`] to wait for that.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.acc().close();
+        // Sinks drain what is queued and exit; never blocks here.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.shared.wake_sinks();
+        }
+        self.shared.metadata_wanted.notify_one();
+    }
+}
+
+impl Producer {
+    /// A producer on an existing client (sharing its connections).
+    /// Must be called inside a tokio runtime (it starts tasks).
+    pub fn new(client: Client, config: ProducerConfig) -> Producer {
+        let acc = Accumulator::new(
+            AccumulatorConfig {
+                batch_size: config.batch_size(),
+                linger: config.linger(),
+                compression: config.compression(),
+                compression_level: config.compression_level(),
+                buffer_memory: config.buffer_memory(),
+                max_request_size: config.max_request_size(),
+                delivery_timeout: config.delivery_timeout(),
+                max_in_flight: config.max_in_flight(),
+                idempotent: config.idempotence(),
+            },
+            config.partitioner().clone(),
+        );
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            acc: Mutex::new(acc),
+            memory: Notify::new(),
+            completed: Notify::new(),
+            metadata_wanted: Notify::new(),
+            sinks: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            error_hook: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            init_lock: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(sink::metadata_task(Arc::downgrade(&shared)));
+        Producer {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    /// Connects a new client and starts a producer on it.
+    pub async fn connect(client: ClientConfig, config: ProducerConfig) -> Result<Producer, Error> {
+        let client = Client::connect(client).await?;
+        Ok(Producer::new(client, config))
+    }
+
+    /// Builds client and producer settings from Kafka property pairs
+    /// (`bootstrap.servers`, `acks`, `linger.ms`, ...) and connects. Any
+    /// unknown property is an error naming it.
+    pub async fn from_pairs<K, V>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Producer, Error>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut props: Properties = pairs.into_iter().collect();
+        let client = ClientConfig::from_properties(&mut props)?;
+        let config = ProducerConfig::from_properties(&mut props)?;
+        props.finish()?;
+        Producer::connect(client, config).await
+    }
+
+    /// The client underneath.
+    pub fn client(&self) -> &Client {
+        &self.handle.shared.client
+    }
+
+    /// Sets the hook every failed batch is reported to (once per batch, on
+    /// a sink task), whether or not its futures are still awaited. Without
+    /// one, failures are still counted ([`ProducerMetrics::records_failed`])
+    /// and logged with `tracing`.
+    pub fn set_error_hook(&self, hook: impl Fn(&ProduceFailure) + Send + Sync + 'static) {
+        *self
+            .handle
+            .shared
+            .error_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
+    }
+
+    /// Enqueues a record, waiting (up to `max.block.ms`) only for topic
+    /// metadata or buffer space, and returns its delivery future.
+    pub async fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
+        self.enqueue(record, None).await
+    }
+
+    /// Enqueues a record without waiting: a full buffer is
+    /// [`ProduceError::QueueFull`], a topic without metadata yet is
+    /// [`ProduceError::MetadataPending`] (its metadata is fetched meanwhile).
+    pub fn try_send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
+        let shared = &self.handle.shared;
+        let mut none = None;
+        match self.append(&record, &mut none) {
+            Ok(d) => Ok(d),
+            Err(AppendError::Full) => Err(ProduceError::QueueFull {
+                buffered: shared.acc().buffered(),
+                limit: shared.config.buffer_memory(),
+            }),
+            Err(AppendError::UnknownTopic) => {
+                self.want_topic(record.topic);
+                Err(ProduceError::MetadataPending {
+                    topic: record.topic.to_owned(),
+                })
+            }
+            Err(AppendError::Rejected(e)) => Err(e),
+        }
+    }
+
+    /// Enqueues a record like [`Self::send`]; `callback` runs once with the
+    /// outcome on the producer's sink task (no task per record; keep it
+    /// short). If enqueueing fails the error is returned and `callback` is
+    /// not called.
+    pub async fn send_with_callback(
+        &self,
+        record: ProducerRecord<'_>,
+        callback: impl FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static,
+    ) -> Result<(), ProduceError> {
+        self.enqueue(record, Some(Box::new(callback)))
+            .await
+            .map(drop)
+    }
+
+    /// Waits until every record sent before this call is acknowledged or
+    /// failed (sealing open batches now, regardless of `linger.ms`).
+    pub async fn flush(&self) {
+        let shared = &self.handle.shared;
+        let mark = shared.acc().begin_flush();
+        shared.wake_sinks();
+        loop {
+            let done = shared.completed.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if !shared.acc().pending_before(mark) {
+                break;
+            }
+            done.await;
+        }
+        shared.acc().end_flush();
+    }
+
+    /// Stops accepting records, sends what is queued, and waits up to
+    /// `timeout`; whatever is still undelivered then fails with
+    /// [`ProduceError::Closed`]. Returns whether everything was delivered
+    /// or failed on its own before the timeout.
+    pub async fn close(&self, timeout: Duration) -> bool {
+        let shared = &self.handle.shared;
+        shared.closed.store(true, Ordering::SeqCst);
+        shared.acc().close();
+        let flushed = tokio::time::timeout(timeout, self.flush()).await.is_ok();
+        if !flushed {
+            let left = shared.acc().take_all();
+            for mut b in left {
+                shared.report_failure(&ProduceFailure {
+                    topic: b.topic.clone(),
+                    partition: b.partition,
+                    records: b.record_count(),
+                    error: ProduceError::Closed,
+                });
+                b.finish(Err(ProduceError::Closed));
+            }
+            shared.completed.notify_waiters();
+            shared.memory.notify_waiters();
+        }
+        shared.wake_sinks();
+        flushed
+    }
+
+    /// Counters and gauges now.
+    pub fn metrics(&self) -> ProducerMetrics {
+        let shared = &self.handle.shared;
+        let queued = shared.acc().buffered();
+        shared.metrics.snapshot(queued)
+    }
+
+    fn append(
+        &self,
+        record: &ProducerRecord<'_>,
+        callback: &mut Option<Callback>,
+    ) -> Result<Delivery, AppendError> {
+        let shared = &self.handle.shared;
+        let (now, now_ms) = clock();
+        let appended = shared.acc().append(now, now_ms, record, callback)?;
+        if appended.wake {
+            shared.wake_sinks();
+        }
+        Ok(appended.delivery)
+    }
+
+    fn want_topic(&self, topic: &str) {
+        let shared = self.handle.shared.clone();
+        let topic = topic.to_owned();
+        tokio::spawn(async move {
+            if let Ok(meta) = shared.client.add_topics([topic.clone()]).await {
+                shared.apply_metadata(&meta, Some(&topic));
+            }
+        });
+    }
+
+    async fn enqueue(
+        &self,
+        record: ProducerRecord<'_>,
+        callback: Option<Callback>,
+    ) -> Result<Delivery, ProduceError> {
+        let shared = &self.handle.shared;
+        let max_block = shared.config.max_block();
+        let deadline = tokio::time::Instant::now() + max_block;
+        let mut callback = callback;
+        loop {
+            let freed = shared.memory.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.append(&record, &mut callback) {
+                Ok(d) => return Ok(d),
+                Err(AppendError::Rejected(e)) => return Err(e),
+                Err(AppendError::UnknownTopic) => {
+                    let fetch = async {
+                        loop {
+                            match shared.client.add_topics([record.topic.to_owned()]).await {
+                                Ok(meta) if shared.apply_metadata(&meta, Some(record.topic)) => {
+                                    return;
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::debug!(topic = record.topic, error = %e, "metadata for send")
+                                }
+                            }
+                            tokio::time::sleep(shared.config.retry_backoff()).await;
+                        }
+                    };
+                    if tokio::time::timeout_at(deadline, fetch).await.is_err() {
+                        return Err(ProduceError::MaxBlock {
+                            what: "topic metadata",
+                            after: max_block,
+                        });
+                    }
+                }
+                Err(AppendError::Full) => {
+                    shared.acc().add_memory_waiter();
+                    shared.wake_sinks();
+                    let waited = tokio::time::timeout_at(deadline, freed).await;
+                    shared.acc().remove_memory_waiter();
+                    if waited.is_err() {
+                        return Err(ProduceError::MaxBlock {
+                            what: "buffer space (buffer.memory)",
+                            after: max_block,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Monotonic now, and wall-clock ms for record timestamps.
+fn clock() -> (Instant, i64) {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    (Instant::now(), ms)
+}

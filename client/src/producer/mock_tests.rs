@@ -1,0 +1,481 @@
+//! The producer against the in-process mock cluster: routing over several
+//! brokers, idempotent retries, and every failure case with a defined
+//! outcome.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use klamm_protocol::{ApiKey, ErrorCode, VersionRange};
+
+use super::mock_log::MockLog;
+use super::{Delivery, ProduceError, Producer, ProducerRecord, key_partition};
+use crate::mock::{Fault, FaultRule, MockCluster};
+
+async fn cluster(brokers: usize, topic: &str, partitions: i32) -> (MockCluster, Arc<MockLog>) {
+    let cluster = MockCluster::start(brokers).await.unwrap();
+    cluster.create_topic(topic, partitions);
+    let log = MockLog::install(&cluster);
+    (cluster, log)
+}
+
+async fn producer(cluster: &MockCluster, extra: &[(&str, &str)]) -> Producer {
+    let bootstrap = cluster.bootstrap();
+    let mut pairs = vec![
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("linger.ms", "2"),
+        ("retry.backoff.ms", "10"),
+        ("retry.backoff.max.ms", "50"),
+        ("reconnect.backoff.ms", "5"),
+        ("reconnect.backoff.max.ms", "20"),
+        ("request.timeout.ms", "2000"),
+    ];
+    pairs.extend_from_slice(extra);
+    Producer::from_pairs(pairs).await.unwrap()
+}
+
+fn key(i: usize) -> String {
+    format!("key-{i}")
+}
+
+/// Sends `n` keyed records and awaits them all.
+async fn send_keyed(
+    p: &Producer,
+    topic: &str,
+    n: usize,
+) -> Vec<Result<super::RecordMetadata, ProduceError>> {
+    let mut futures: Vec<Delivery> = Vec::new();
+    for i in 0..n {
+        let k = key(i);
+        let v = format!("value-{i}");
+        futures.push(
+            p.send(ProducerRecord::new(topic).key(&k).value(&v))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await);
+    }
+    out
+}
+
+/// Every record is in the log exactly once, in send order per partition,
+/// at the offset its delivery reported.
+fn check_log(
+    log: &MockLog,
+    topic: &str,
+    partitions: i32,
+    results: &[Result<super::RecordMetadata, ProduceError>],
+) {
+    assert_eq!(log.total(topic), results.len(), "records in the log");
+    for p in 0..partitions {
+        let stored = log.records(topic, p);
+        let mut last = -1;
+        for (i, r) in results.iter().enumerate() {
+            let m = r.as_ref().unwrap();
+            if m.partition != p {
+                continue;
+            }
+            assert!(m.offset > last, "offsets increase in send order");
+            last = m.offset;
+            let s = &stored[m.offset as usize];
+            assert_eq!(s.key.as_deref(), Some(key(i).as_bytes()));
+            assert_eq!(s.value.as_deref(), Some(format!("value-{i}").as_bytes()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn routes_to_each_leader_with_java_partitions_exactly_once() {
+    let (cluster, log) = cluster(3, "t", 6).await;
+    let p = producer(&cluster, &[]).await;
+    let results = send_keyed(&p, "t", 600).await;
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(
+            r.as_ref().unwrap().partition,
+            key_partition(key(i).as_bytes(), 6)
+        );
+    }
+    check_log(&log, "t", 6, &results);
+    for b in 1..=3 {
+        assert!(
+            cluster.broker_request_count(b, ApiKey::Produce) > 0,
+            "broker {b}"
+        );
+    }
+    // Idempotent by default: one producer id for everything.
+    let ids: std::collections::BTreeSet<i64> = (0..6)
+        .flat_map(|q| log.records("t", q))
+        .map(|s| s.producer_id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert!(ids.iter().all(|&id| id >= 1000));
+    let m = p.metrics();
+    assert_eq!(m.records_sent, 600);
+    assert_eq!(
+        (m.records_failed, m.queued_bytes, m.in_flight_requests),
+        (0, 0, 0)
+    );
+    assert!(p.close(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn a_disconnect_mid_request_is_retried_without_loss() {
+    let (cluster, log) = cluster(1, "t", 3).await;
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Disconnect).times(2));
+    let p = producer(&cluster, &[]).await;
+    let results = send_keyed(&p, "t", 200).await;
+    check_log(&log, "t", 3, &results);
+    assert!(p.metrics().retries >= 1);
+}
+
+#[tokio::test]
+async fn a_response_lost_after_the_broker_wrote_is_not_duplicated() {
+    let (cluster, log) = cluster(1, "t", 2).await;
+    // The handler appends, then only half of the response reaches us.
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Truncate).times(3));
+    let p = producer(&cluster, &[]).await;
+    let results = send_keyed(&p, "t", 300).await;
+    // Exactly once, at the offsets first written.
+    check_log(&log, "t", 2, &results);
+    assert!(p.metrics().retries >= 1);
+}
+
+#[tokio::test]
+async fn without_idempotence_a_lost_response_may_duplicate_but_never_reports_twice() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Truncate).times(1));
+    let p = producer(&cluster, &[("enable.idempotence", "false"), ("acks", "1")]).await;
+    let results = send_keyed(&p, "t", 10).await;
+    assert!(results.iter().all(Result::is_ok));
+    // At-least-once: the first copy stays, the retry adds a second one.
+    assert!(log.total("t") >= 10);
+    assert_eq!(p.metrics().records_sent, 10);
+}
+
+#[tokio::test]
+async fn a_leader_move_is_followed() {
+    let (cluster, log) = cluster(2, "t", 1).await;
+    cluster.set_leader("t", 0, 1);
+    let p = producer(&cluster, &[]).await;
+    let first = send_keyed(&p, "t", 20).await;
+    assert!(first.iter().all(Result::is_ok));
+    cluster.set_leader("t", 0, 2);
+    // Broker 1 now answers NOT_LEADER_OR_FOLLOWER; metadata is refreshed
+    // and the batches go to broker 2.
+    let mut futures = Vec::new();
+    for i in 20..40 {
+        let k = key(i);
+        let v = format!("value-{i}");
+        futures.push(
+            p.send(ProducerRecord::new("t").key(&k).value(&v))
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futures {
+        f.await.unwrap();
+    }
+    assert!(cluster.broker_request_count(2, ApiKey::Produce) > 0);
+    assert_eq!(log.total("t"), 40);
+}
+
+#[tokio::test]
+async fn a_non_retriable_error_fails_at_once_with_the_brokers_message() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    *log.message.lock().unwrap() = Some("record 0 has no key".into());
+    cluster
+        .inject(FaultRule::new(ApiKey::Produce, Fault::Error(ErrorCode::InvalidRecord)).times(1));
+    let p = producer(&cluster, &[]).await;
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let h = hooked.clone();
+    p.set_error_hook(move |f| {
+        assert_eq!(f.error.code(), Some(ErrorCode::InvalidRecord));
+        h.fetch_add(f.records as usize, Ordering::SeqCst);
+    });
+    let d = p.send(ProducerRecord::new("t").value("x")).await.unwrap();
+    let e = d.await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InvalidRecord));
+    assert!(e.to_string().contains("record 0 has no key"), "{e}");
+    assert_eq!(hooked.load(Ordering::SeqCst), 1);
+    let m = p.metrics();
+    assert_eq!((m.records_failed, m.retries), (1, 0));
+    // The producer carries on.
+    let d = p.send(ProducerRecord::new("t").value("y")).await.unwrap();
+    assert_eq!(d.await.unwrap().offset, 0);
+}
+
+#[tokio::test]
+async fn retriable_errors_are_retried_until_the_delivery_timeout() {
+    let (cluster, _log) = cluster(1, "t", 1).await;
+    cluster.inject(FaultRule::new(
+        ApiKey::Produce,
+        Fault::Error(ErrorCode::NotEnoughReplicas),
+    ));
+    let p = producer(&cluster, &[("delivery.timeout.ms", "300")]).await;
+    let d = p.send(ProducerRecord::new("t").value("x")).await.unwrap();
+    match d.await.unwrap_err() {
+        ProduceError::DeliveryTimeout {
+            last_error,
+            partition,
+            ..
+        } => {
+            assert_eq!(partition, 0);
+            let last = last_error.unwrap();
+            assert!(
+                last.contains("NotEnoughReplicas") || last.contains("NOT_ENOUGH_REPLICAS"),
+                "{last}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(p.metrics().retries >= 2);
+    assert_eq!(p.metrics().records_failed, 1);
+}
+
+#[tokio::test]
+async fn retries_are_bounded_by_the_retries_setting() {
+    let (cluster, _log) = cluster(1, "t", 1).await;
+    cluster.inject(FaultRule::new(
+        ApiKey::Produce,
+        Fault::Error(ErrorCode::NotEnoughReplicas),
+    ));
+    let p = producer(
+        &cluster,
+        &[("retries", "2"), ("enable.idempotence", "false")],
+    )
+    .await;
+    let d = p.send(ProducerRecord::new("t").value("x")).await.unwrap();
+    assert_eq!(
+        d.await.unwrap_err().code(),
+        Some(ErrorCode::NotEnoughReplicas)
+    );
+    assert_eq!(cluster.request_count(ApiKey::Produce), 3);
+}
+
+#[tokio::test]
+async fn throttling_is_counted_and_honoured() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    log.throttle_ms.store(100, Ordering::SeqCst);
+    let p = producer(&cluster, &[]).await;
+    let first = p.send(ProducerRecord::new("t").value("a")).await.unwrap();
+    first.await.unwrap();
+    log.throttle_ms.store(0, Ordering::SeqCst);
+    let second = p.send(ProducerRecord::new("t").value("b")).await.unwrap();
+    assert_eq!(second.await.unwrap().offset, 1);
+    assert!(p.metrics().throttled_responses >= 1);
+}
+
+#[tokio::test]
+async fn an_unknown_topic_fails_after_max_block() {
+    let (cluster, _log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[("max.block.ms", "200")]).await;
+    match p.send(ProducerRecord::new("missing").value("x")).await {
+        Err(ProduceError::MaxBlock { what, .. }) => assert_eq!(what, "topic metadata"),
+        other => panic!("{other:?}"),
+    }
+    match p.try_send(ProducerRecord::new("missing").value("x")) {
+        Err(ProduceError::MetadataPending { topic }) => assert_eq!(topic, "missing"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn records_over_max_request_size_are_rejected_at_send() {
+    let (cluster, _log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[("max.request.size", "1000")]).await;
+    let big = vec![1u8; 2000];
+    match p.send(ProducerRecord::new("t").value(&big)).await {
+        Err(ProduceError::RecordTooLarge { property, .. }) => {
+            assert_eq!(property, "max.request.size")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(
+        &cluster,
+        &[
+            ("buffer.memory", "2000"),
+            ("batch.size", "500"),
+            ("linger.ms", "0"),
+        ],
+    )
+    .await;
+    let v = [7u8; 100];
+    // Metadata first (try_send never waits for it).
+    p.send(ProducerRecord::new("t").value(&v))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    cluster
+        .inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_millis(300))).times(1));
+    let mut futures = Vec::new();
+    let full = loop {
+        match p.try_send(ProducerRecord::new("t").value(&v)) {
+            Ok(d) => futures.push(d),
+            Err(e) => break e,
+        }
+        assert!(futures.len() < 100, "the buffer never filled");
+    };
+    assert!(
+        matches!(full, ProduceError::QueueFull { limit: 2000, .. }),
+        "{full:?}"
+    );
+    assert!(p.metrics().queued_bytes <= 2000);
+    // send waits for the slow response to free memory, then succeeds.
+    for _ in 0..10 {
+        futures.push(p.send(ProducerRecord::new("t").value(&v)).await.unwrap());
+    }
+    for f in futures.drain(..) {
+        f.await.unwrap();
+    }
+    assert_eq!(log.total("t"), log.records("t", 0).len());
+    assert_eq!(p.metrics().queued_bytes, 0);
+}
+
+#[tokio::test]
+async fn callbacks_and_fire_and_forget() {
+    let (cluster, log) = cluster(2, "t", 4).await;
+    let p = producer(&cluster, &[]).await;
+    let ok = Arc::new(AtomicUsize::new(0));
+    for i in 0..100 {
+        let ok = ok.clone();
+        let v = format!("{i}");
+        p.send_with_callback(ProducerRecord::new("t").value(&v), move |r| {
+            r.unwrap();
+            ok.fetch_add(1, Ordering::SeqCst);
+        })
+        .await
+        .unwrap();
+    }
+    for i in 0..100 {
+        let v = format!("f{i}");
+        drop(p.send(ProducerRecord::new("t").value(&v)).await.unwrap());
+    }
+    p.flush().await;
+    assert_eq!(ok.load(Ordering::SeqCst), 100);
+    assert_eq!(log.total("t"), 200);
+    assert_eq!(p.metrics().records_sent, 200);
+}
+
+#[tokio::test]
+async fn fire_and_forget_failures_reach_the_hook() {
+    let (cluster, _log) = cluster(1, "t", 1).await;
+    cluster.inject(FaultRule::new(
+        ApiKey::Produce,
+        Fault::Error(ErrorCode::InvalidRecord),
+    ));
+    let p = producer(&cluster, &[]).await;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let f = failed.clone();
+    p.set_error_hook(move |x| {
+        f.fetch_add(x.records as usize, Ordering::SeqCst);
+    });
+    for _ in 0..5 {
+        drop(p.send(ProducerRecord::new("t").value("x")).await.unwrap());
+    }
+    p.flush().await;
+    assert_eq!(failed.load(Ordering::SeqCst), 5);
+    assert_eq!(p.metrics().records_failed, 5);
+}
+
+#[tokio::test]
+async fn close_with_a_timeout_fails_what_was_not_sent() {
+    let (cluster, log) = cluster(1, "t", 2).await;
+    // The first request hangs long; the rest waits behind it.
+    cluster.set_leader("t", 0, 1);
+    cluster.inject(
+        FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_millis(1500))).times(1),
+    );
+    let p = producer(
+        &cluster,
+        &[
+            ("max.in.flight.requests.per.connection", "1"),
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+        ],
+    )
+    .await;
+    let first = p
+        .send(ProducerRecord::new("t").partition(0).value("a"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = p
+        .send(ProducerRecord::new("t").partition(1).value("b"))
+        .await
+        .unwrap();
+    assert!(!p.close(Duration::from_millis(100)).await);
+    assert!(matches!(second.await, Err(ProduceError::Closed)));
+    // The request already on the wire completes honestly.
+    assert_eq!(first.await.unwrap().offset, 0);
+    assert_eq!(log.total("t"), 1);
+    assert!(matches!(
+        p.send(ProducerRecord::new("t").value("c")).await,
+        Err(ProduceError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn dropping_the_producer_still_delivers_in_the_background() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[("linger.ms", "50")]).await;
+    let d = p.send(ProducerRecord::new("t").value("x")).await.unwrap();
+    drop(p);
+    assert_eq!(d.await.unwrap().offset, 0);
+    assert_eq!(log.total("t"), 1);
+}
+
+#[tokio::test]
+async fn init_producer_id_falls_back_below_v2_when_the_broker_rejects_it() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    // Like tansu 0.6: v2+ is announced but the connection is dropped.
+    let l = log.clone();
+    cluster.handle(ApiKey::InitProducerId, move |ctx, _| {
+        if ctx.version >= 2 {
+            return None;
+        }
+        let _ = &l;
+        let mut r = klamm_protocol::generated::InitProducerIdResponse::default();
+        r.producer_id = 77;
+        r.producer_epoch = 0;
+        Some(klamm_protocol::generated::AnyResponse::InitProducerId(
+            Box::new(r),
+        ))
+    });
+    cluster.set_api_versions(ApiKey::InitProducerId, Some(VersionRange::new(0, 5)));
+    let p = producer(&cluster, &[]).await;
+    let d = p.send(ProducerRecord::new("t").value("x")).await.unwrap();
+    d.await.unwrap();
+    assert_eq!(log.records("t", 0)[0].producer_id, 77);
+}
+
+#[tokio::test]
+async fn unknown_producer_id_gets_a_new_id_and_resends() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[]).await;
+    p.send(ProducerRecord::new("t").value("a"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    cluster.inject(
+        FaultRule::new(ApiKey::Produce, Fault::Error(ErrorCode::UnknownProducerId)).times(1),
+    );
+    let d = p.send(ProducerRecord::new("t").value("b")).await.unwrap();
+    assert_eq!(d.await.unwrap().offset, 1);
+    let ids: Vec<i64> = log.records("t", 0).iter().map(|s| s.producer_id).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(
+        ids[0], ids[1],
+        "a new producer id after UNKNOWN_PRODUCER_ID"
+    );
+    assert!(cluster.request_count(ApiKey::InitProducerId) >= 2);
+}

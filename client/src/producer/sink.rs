@@ -1,0 +1,464 @@
+//! The network side: one sink task per broker, plus a small metadata task.
+//!
+//! ```text
+//! sink(broker) loop:
+//!   metadata generation changed? ──▶ copy leaders into the accumulator
+//!   idempotent and no producer id? ──▶ InitProducerId (one task at a time)
+//!   expire batches past delivery.timeout.ms (not in flight)
+//!   fewer than max.in.flight requests? ──▶ drain(broker) ──▶ build (compress
+//!       once, stamp) ──▶ one Produce request with every drained batch
+//!   wait: next response (in send order) | wake-up | next deadline
+//!   response ──▶ per batch: ack / requeue in order (retriable) / fail
+//! ```
+//!
+//! Responses are handled strictly in the order requests were sent
+//! (`FuturesOrdered`), which keeps per-partition sequence handling simple:
+//! when batch N is requeued, a later N+1 answered OUT_OF_ORDER_SEQUENCE is
+//! a consequence of N, so it is requeued behind it rather than failed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use klamm_protocol::generated::{
+    InitProducerIdRequest, ProduceRequest, ProduceResponse,
+    produce::request::{PartitionProduceData, TopicProduceData},
+};
+use klamm_protocol::{ErrorCode, StrBytes};
+use tokio::sync::Notify;
+
+use super::batch::{ProducerBatch, ProducerStamp};
+use super::config::Acks;
+use super::delivery::BatchAck;
+use super::error::ProduceError;
+use super::handle::{ProduceFailure, Shared};
+use super::metrics::Metrics;
+use crate::client::Target;
+use crate::conn::ConnKind;
+use crate::error::{Error, ErrorContext};
+use crate::retry::classify_code;
+
+/// Produce requests carry v2 record batches from version 3 on.
+const MIN_PRODUCE_VERSION: i16 = 3;
+
+/// A request on its way and the batches it carries.
+struct InFlight {
+    batches: Vec<ProducerBatch>,
+    result: Result<ProduceResponse, Error>,
+}
+
+type InFlightFuture = Pin<Box<dyn Future<Output = InFlight> + Send>>;
+
+/// The sink for `broker`; exits once the producer is closed and nothing is
+/// left for this broker.
+pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
+    let mut inflight: FuturesOrdered<InFlightFuture> = FuturesOrdered::new();
+    let mut throttled_until: Option<Instant> = None;
+    let mut generation = 0;
+    let max_in_flight = shared.config.max_in_flight();
+    tracing::debug!(broker, "producer sink started");
+    loop {
+        let meta = shared.client.metadata();
+        if meta.generation != generation {
+            generation = meta.generation;
+            shared.apply_metadata(&meta, None);
+        }
+        if shared.config.idempotence() && shared.acc().producer().is_none() {
+            ensure_producer_id(&shared).await;
+        }
+        let now = Instant::now();
+        let expired = shared.acc().expire(now);
+        for b in expired {
+            let error = ProduceError::DeliveryTimeout {
+                topic: b.topic.to_string(),
+                partition: b.partition,
+                after: shared.config.delivery_timeout(),
+                last_error: b.last_error.clone(),
+            };
+            fail(&shared, b, error);
+        }
+        if inflight.len() < max_in_flight && throttled_until.is_none_or(|t| t <= now) {
+            throttled_until = None;
+            let batches = shared
+                .acc()
+                .drain(now, broker, shared.config.max_request_size());
+            if !batches.is_empty() {
+                inflight.push_back(Box::pin(send(shared.clone(), broker, batches)));
+                continue;
+            }
+        }
+        if inflight.is_empty()
+            && shared.closed.load(Ordering::SeqCst)
+            && !shared.acc().brokers_with_data().contains(&broker)
+        {
+            shared.sink_exited(broker);
+            tracing::debug!(broker, "producer sink stopped");
+            return;
+        }
+        let mut deadline = shared.acc().next_deadline();
+        if let Some(t) = throttled_until {
+            deadline = Some(deadline.map_or(t, |d| d.max(t)));
+        }
+        let sleep = tokio::time::sleep_until(
+            deadline
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
+        );
+        tokio::select! {
+            done = inflight.next(), if !inflight.is_empty() => {
+                if let Some(done) = done {
+                    if let Some(throttle) = handle_response(&shared, done) {
+                        throttled_until = Some(Instant::now() + throttle);
+                    }
+                }
+            }
+            _ = notify.notified() => {}
+            _ = sleep => {}
+        }
+    }
+}
+
+/// Builds and sends one Produce request; batches that cannot be built
+/// fail here.
+async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> InFlight {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut sent = Vec::with_capacity(batches.len());
+    for mut b in batches {
+        let stamp = b.stamp.unwrap_or(ProducerStamp::NONE);
+        match b.wire_bytes(stamp) {
+            Ok(bytes) => {
+                let data = PartitionProduceData::default()
+                    .with_index(b.partition)
+                    .with_records(Some(bytes));
+                match topics.iter_mut().find(|t| t.name.as_str() == &*b.topic) {
+                    Some(t) => t.partition_data.push(data),
+                    None => topics.push(
+                        TopicProduceData::default()
+                            .with_name(StrBytes::from(&*b.topic))
+                            .with_partition_data(vec![data]),
+                    ),
+                }
+                sent.push(b);
+            }
+            Err(e) => {
+                shared.acc().failed(&b);
+                fail(&shared, b, ProduceError::Records(Arc::new(e)));
+            }
+        }
+    }
+    if sent.is_empty() {
+        return InFlight {
+            batches: sent,
+            result: Ok(ProduceResponse::default()),
+        };
+    }
+    let timeout = shared.client.config().request_timeout();
+    let request = ProduceRequest::default()
+        .with_acks(shared.config.acks().wire())
+        .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX))
+        .with_topic_data(topics);
+    Metrics::add(&shared.metrics.requests, 1);
+    Metrics::add(&shared.metrics.in_flight_requests, 1);
+    let started = Instant::now();
+    let result = async {
+        let conn = shared.client.connection(broker, ConnKind::Produce).await?;
+        let version = conn.version_for::<ProduceRequest>()?;
+        if version < MIN_PRODUCE_VERSION {
+            return Err(Error::UnsupportedApi {
+                broker: conn.broker().label(),
+                api: "Produce",
+                ours: klamm_protocol::VersionRange::new(MIN_PRODUCE_VERSION, 11),
+                theirs: crate::error::BrokerRange(
+                    conn.versions().get(klamm_protocol::ApiKey::Produce),
+                ),
+            });
+        }
+        conn.send_at(&request, version, timeout).await
+    }
+    .await;
+    Metrics::sub(&shared.metrics.in_flight_requests, 1);
+    shared.metrics.latency(started.elapsed());
+    tracing::trace!(
+        broker,
+        batches = sent.len(),
+        ok = result.is_ok(),
+        "produce response"
+    );
+    InFlight {
+        batches: sent,
+        result,
+    }
+}
+
+/// Settles every batch of one response; returns the throttle to honour.
+fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
+    let InFlight { batches, result } = done;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // The connection failed or timed out: the broker may or may not
+            // have written the batches. Retrying keeps their sequence
+            // numbers, so an idempotent broker drops a duplicate.
+            shared.client.report(&e);
+            for b in batches {
+                retry_or_fail(shared, b, e.clone(), false);
+            }
+            return None;
+        }
+    };
+    let throttle = (response.throttle_time_ms > 0).then(|| {
+        Metrics::add(&shared.metrics.throttled_responses, 1);
+        Duration::from_millis(response.throttle_time_ms as u64)
+    });
+    let mut refresh = false;
+    for b in batches {
+        let part = response
+            .responses
+            .iter()
+            .filter(|t| t.name.as_str() == &*b.topic)
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == b.partition);
+        let context = ErrorContext::default()
+            .with_topic(&*b.topic)
+            .with_partition(b.partition);
+        let Some(p) = part else {
+            let e = Error::Broker {
+                api: "Produce",
+                code: ErrorCode::UnknownServerError,
+                message: Some("the response does not mention this partition".into()),
+                context,
+            };
+            fail(shared, b, ProduceError::Client(e));
+            continue;
+        };
+        let code = ErrorCode::from_code(p.error_code);
+        let ack = BatchAck {
+            base_offset: if shared.config.acks() == Acks::None {
+                -1
+            } else {
+                p.base_offset
+            },
+            log_append_time: p.log_append_time_ms,
+        };
+        match code {
+            ErrorCode::None => succeed(shared, b, ack),
+            // The broker already has this batch (a retry after a lost
+            // response): it was delivered once, which is what we report.
+            ErrorCode::DuplicateSequenceNumber => succeed(shared, b, ack),
+            _ => {
+                let error = Error::Broker {
+                    api: "Produce",
+                    code,
+                    message: p.error_message.as_ref().map(|m| m.as_str().to_owned()),
+                    context,
+                };
+                match code {
+                    ErrorCode::OutOfOrderSequenceNumber if follows_a_gap(shared, &b) => {
+                        // An earlier batch of this partition is being
+                        // retried, or failed and the producer id was reset:
+                        // this one only failed because of that.
+                        retry_or_fail(shared, b, error, true);
+                    }
+                    ErrorCode::UnknownProducerId => {
+                        // The broker forgot us (e.g. the log was truncated):
+                        // a new producer id restarts the sequences.
+                        shared.acc().clear_producer();
+                        retry_or_fail(shared, b, error, true);
+                    }
+                    ErrorCode::OutOfOrderSequenceNumber
+                    | ErrorCode::InvalidProducerEpoch
+                    | ErrorCode::ProducerFenced => {
+                        shared.acc().clear_producer();
+                        fail(shared, b, ProduceError::Client(error));
+                    }
+                    _ => {
+                        let advice = classify_code(code);
+                        refresh |= advice.refresh_metadata;
+                        if advice.retriable {
+                            retry_or_fail(shared, b, error, false);
+                        } else {
+                            fail(shared, b, ProduceError::Client(error));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if refresh {
+        shared.metadata_wanted.notify_one();
+    }
+    throttle
+}
+
+fn backoff(shared: &Shared, attempts: u32) -> Duration {
+    let base = shared.config.retry_backoff();
+    base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .min(shared.config.retry_backoff_max())
+}
+
+/// Whether `b`'s OUT_OF_ORDER_SEQUENCE_NUMBER is explained by an earlier
+/// batch: one waiting to be resent, or a reset producer id (after a batch
+/// failed for good) that `b` was not stamped with.
+fn follows_a_gap(shared: &Shared, b: &ProducerBatch) -> bool {
+    let mut acc = shared.acc();
+    let current = acc.producer();
+    let stamped = b.stamp.map(|s| (s.producer_id, s.producer_epoch));
+    acc.has_earlier_queued(b) || current != stamped
+}
+
+/// Requeues `b` unless it is out of retries or time (or the error is not
+/// retriable and `force` is off).
+fn retry_or_fail(shared: &Arc<Shared>, b: ProducerBatch, error: Error, force: bool) {
+    let out_of_time = b.created.elapsed() >= shared.config.delivery_timeout();
+    let out_of_retries = b.attempts > shared.config.retries();
+    if !(force || error.is_retriable()) || out_of_retries {
+        fail(shared, b, ProduceError::Client(error));
+    } else if out_of_time {
+        let e = ProduceError::DeliveryTimeout {
+            topic: b.topic.to_string(),
+            partition: b.partition,
+            after: shared.config.delivery_timeout(),
+            last_error: Some(error.to_string()),
+        };
+        fail(shared, b, e);
+    } else {
+        requeue(shared, b, &error);
+    }
+}
+
+fn requeue(shared: &Arc<Shared>, mut b: ProducerBatch, error: &Error) {
+    tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, %error, "retrying batch");
+    Metrics::add(&shared.metrics.retries, 1);
+    b.last_error = Some(error.to_string());
+    let delay = backoff(shared, b.attempts);
+    shared.acc().retry(b, Instant::now(), delay);
+}
+
+fn succeed(shared: &Arc<Shared>, mut b: ProducerBatch, ack: BatchAck) {
+    let m = &shared.metrics;
+    Metrics::add(&m.records_sent, u64::from(b.record_count()));
+    Metrics::add(&m.bytes_sent, b.size() as u64);
+    Metrics::add(&m.batches_sent, 1);
+    b.finish(Ok(ack));
+    shared.acc().acked(&b);
+    shared.memory.notify_waiters();
+    shared.completed.notify_waiters();
+}
+
+/// Fails `b` for good: futures and callbacks get the error, the error hook
+/// and the counters see it.
+pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceError) {
+    if b.stamp.is_some_and(|s| s.base_sequence >= 0) {
+        // The batch had a sequence number the broker will never see: later
+        // batches would be refused as out of order. A new producer id (or
+        // epoch) restarts every sequence at 0, as Kafka's clients do.
+        shared.acc().clear_producer();
+    }
+    shared.report_failure(&ProduceFailure {
+        topic: b.topic.clone(),
+        partition: b.partition,
+        records: b.record_count(),
+        error: error.clone(),
+    });
+    b.finish(Err(error));
+    shared.acc().failed(&b);
+    shared.memory.notify_waiters();
+    shared.completed.notify_waiters();
+}
+
+/// Fetches a producer id (InitProducerId) unless one is known; one task at
+/// a time. tansu 0.6 rejects InitProducerId v2+, so after a failure at the
+/// negotiated version the request is retried at v1 (the fields a
+/// non-transactional producer needs exist in every version).
+async fn ensure_producer_id(shared: &Arc<Shared>) {
+    let _guard = shared.init_lock.lock().await;
+    let mut cap: Option<i16> = None;
+    let mut attempts = 0u32;
+    while shared.acc().producer().is_none() {
+        attempts += 1;
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        let result = async {
+            let conn = shared
+                .client
+                .connection_for(&Target::AnyBroker, ConnKind::Other)
+                .await?;
+            let mut version = conn.version_for::<InitProducerIdRequest>()?;
+            if let Some(c) = cap {
+                version = version.min(c);
+            }
+            conn.send_at(&request, version, shared.client.config().request_timeout())
+                .await
+                .map(|r| (r, version))
+        }
+        .await;
+        match result {
+            Ok((r, version)) => match ErrorCode::from_code(r.error_code) {
+                ErrorCode::None => {
+                    tracing::info!(
+                        producer_id = r.producer_id,
+                        epoch = r.producer_epoch,
+                        version,
+                        "producer id"
+                    );
+                    shared.acc().set_producer(r.producer_id, r.producer_epoch);
+                    break;
+                }
+                code => {
+                    tracing::warn!(?code, version, "InitProducerId failed");
+                    if !classify_code(code).retriable {
+                        cap = Some(1);
+                    }
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "InitProducerId failed");
+                shared.client.report(&e);
+                if cap.is_none() {
+                    cap = Some(1);
+                    continue;
+                }
+            }
+        }
+        if shared.closed.load(Ordering::SeqCst) && shared.acc().incomplete_batches() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff(shared, attempts)).await;
+    }
+}
+
+/// Refreshes metadata when the producer asks for it (unknown leaders,
+/// stale-metadata errors) and checks leaderless partitions every second.
+pub(crate) async fn metadata_task(weak: Weak<Shared>) {
+    loop {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        if shared.closed.load(Ordering::SeqCst) && shared.acc().incomplete_batches() == 0 {
+            return;
+        }
+        let leaderless = shared.acc().leaderless();
+        if !leaderless.is_empty() {
+            match shared.client.refresh_metadata().await {
+                Ok(meta) => {
+                    shared.apply_metadata(&meta, None);
+                }
+                Err(e) => tracing::debug!(error = %e, "producer metadata refresh failed"),
+            }
+        }
+        let wanted = shared.metadata_wanted.notified();
+        tokio::select! {
+            _ = wanted => {
+                if let Ok(meta) = shared.client.refresh_metadata().await {
+                    shared.apply_metadata(&meta, None);
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
