@@ -204,6 +204,14 @@ pub enum Error {
     /// The client was shut down.
     #[error("client is closed")]
     Closed,
+    /// A broker's response left out an item the request asked about.
+    #[error("the {api} response has no result for {item}")]
+    MissingResult {
+        /// The API's name.
+        api: &'static str,
+        /// The item (topic, group, resource...).
+        item: String,
+    },
 }
 
 /// A broker's version range for an API, or `none` when it lacks the API.

@@ -90,6 +90,7 @@ pub fn classify(err: &Error) -> RetryAdvice {
             stale_metadata("the cluster may not have propagated it yet")
         }
         Error::Closed => fatal("the client was shut down"),
+        Error::MissingResult { .. } => fatal("the broker chose not to answer for the item"),
     }
 }
 
