@@ -215,6 +215,14 @@ pub enum Error {
         /// What was wrong.
         source: Arc<klamm_protocol::records::RecordsError>,
     },
+    /// A broker's response left out an item the request asked about.
+    #[error("the {api} response has no result for {item}")]
+    MissingResult {
+        /// The API's name.
+        api: &'static str,
+        /// The item (topic, group, resource...).
+        item: String,
+    },
 }
 
 /// A broker's version range for an API, or `none` when it lacks the API.

@@ -2,6 +2,7 @@
 
 pub use klamm_protocol as protocol;
 
+pub mod admin;
 pub mod backoff;
 pub mod client;
 pub mod config;

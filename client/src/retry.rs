@@ -93,6 +93,7 @@ pub fn classify(err: &Error) -> RetryAdvice {
         Error::Records { .. } => {
             fatal("the same bytes fail the same way; the application must skip them")
         }
+        Error::MissingResult { .. } => fatal("the broker chose not to answer for the item"),
     }
 }
 
