@@ -742,8 +742,9 @@ impl<'a> SchemaGen<'a> {
             Ty::Array(inner) => {
                 let elem = self.read_value(inner, fname, &flex)?;
                 format!(
-                    "match dec::get_nullable_array_len(buf, {flex}, {}){me} {{\nSome(n) => {{\nlet mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));\nfor _ in 0..n {{\nv.push({elem});\n}}\nSome(v)\n}}\nNone => None,\n}}",
-                    self.min_size(inner)
+                    "match dec::get_nullable_array_len(buf, {flex}, {}){me} {{\nSome(n) => {{\nlet mut v = Vec::with_capacity(dec::prealloc::<{}>(n));\nfor _ in 0..n {{\nv.push({elem});\n}}\nSome(v)\n}}\nNone => None,\n}}",
+                    self.min_size(inner),
+                    base_type(inner)
                 )
             }
             _ => return Err(format!("{fname}: nullable {:?} unsupported", f.ty)),
@@ -774,8 +775,9 @@ impl<'a> SchemaGen<'a> {
             Ty::Array(inner) => {
                 let elem = self.read_value(inner, fname, flex)?;
                 format!(
-                    "{{\nlet n = dec::get_array_len(buf, {flex}, {}){me};\nlet mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));\nfor _ in 0..n {{\nv.push({elem});\n}}\nv\n}}",
-                    self.min_size(inner)
+                    "{{\nlet n = dec::get_array_len(buf, {flex}, {}){me};\nlet mut v = Vec::with_capacity(dec::prealloc::<{}>(n));\nfor _ in 0..n {{\nv.push({elem});\n}}\nv\n}}",
+                    self.min_size(inner),
+                    base_type(inner)
                 )
             }
         })

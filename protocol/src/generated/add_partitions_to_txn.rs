@@ -165,7 +165,8 @@ pub mod request {
             let f_transactions = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Transactions"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnTransaction>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnTransaction::decode(buf, version)?);
                     }
@@ -193,7 +194,7 @@ pub mod request {
                 {
                     let n =
                         dec::get_array_len(buf, flexible, 2).map_err(err("V3AndBelowTopics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnTopic>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnTopic::decode(buf, version)?);
                     }
@@ -412,7 +413,7 @@ pub mod request {
             let f_topics = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnTopic>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnTopic::decode(buf, version)?);
                     }
@@ -558,7 +559,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -760,7 +761,7 @@ pub mod response {
                 {
                     let n = dec::get_array_len(buf, flexible, 1)
                         .map_err(err("ResultsByTransaction"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnResult>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnResult::decode(buf, version)?);
                     }
@@ -773,7 +774,8 @@ pub mod response {
                 {
                     let n = dec::get_array_len(buf, flexible, 2)
                         .map_err(err("ResultsByTopicV3AndBelow"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnTopicResult>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnTopicResult::decode(buf, version)?);
                     }
@@ -931,7 +933,8 @@ pub mod response {
             let f_topic_results = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 2).map_err(err("TopicResults"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnTopicResult>(n));
                     for _ in 0..n {
                         v.push(AddPartitionsToTxnTopicResult::decode(buf, version)?);
                     }
@@ -1062,7 +1065,8 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_results_by_partition = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("ResultsByPartition"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v =
+                    Vec::with_capacity(dec::prealloc::<AddPartitionsToTxnPartitionResult>(n));
                 for _ in 0..n {
                     v.push(AddPartitionsToTxnPartitionResult::decode(buf, version)?);
                 }

@@ -105,7 +105,7 @@ pub mod request {
             };
             let f_entries = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Entries"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EntryData>(n));
                 for _ in 0..n {
                     v.push(EntryData::decode(buf, version)?);
                 }
@@ -219,7 +219,7 @@ pub mod request {
             };
             let f_entity = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Entity"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EntityData>(n));
                 for _ in 0..n {
                     v.push(EntityData::decode(buf, version)?);
                 }
@@ -227,7 +227,7 @@ pub mod request {
             };
             let f_ops = {
                 let n = dec::get_array_len(buf, flexible, 10).map_err(err("Ops"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OpData>(n));
                 for _ in 0..n {
                     v.push(OpData::decode(buf, version)?);
                 }
@@ -606,7 +606,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_entries = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Entries"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EntryData>(n));
                 for _ in 0..n {
                     v.push(EntryData::decode(buf, version)?);
                 }
@@ -739,7 +739,7 @@ pub mod response {
                 dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?;
             let f_entity = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Entity"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EntityData>(n));
                 for _ in 0..n {
                     v.push(EntityData::decode(buf, version)?);
                 }

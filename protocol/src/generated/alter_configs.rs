@@ -106,7 +106,7 @@ pub mod request {
             };
             let f_resources = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Resources"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterConfigsResource>(n));
                 for _ in 0..n {
                     v.push(AlterConfigsResource::decode(buf, version)?);
                 }
@@ -230,7 +230,7 @@ pub mod request {
             let f_resource_name = dec::get_string(buf, flexible).map_err(err("ResourceName"))?;
             let f_configs = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Configs"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterableConfig>(n));
                 for _ in 0..n {
                     v.push(AlterableConfig::decode(buf, version)?);
                 }
@@ -501,7 +501,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_responses = {
                 let n = dec::get_array_len(buf, flexible, 5).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterConfigsResourceResponse>(n));
                 for _ in 0..n {
                     v.push(AlterConfigsResourceResponse::decode(buf, version)?);
                 }

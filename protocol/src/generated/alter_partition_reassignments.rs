@@ -112,7 +112,7 @@ pub mod request {
             let f_timeout_ms = dec::get_i32(buf).map_err(err("TimeoutMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReassignableTopic>(n));
                 for _ in 0..n {
                     v.push(ReassignableTopic::decode(buf, version)?);
                 }
@@ -220,7 +220,7 @@ pub mod request {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 5).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReassignablePartition>(n));
                 for _ in 0..n {
                     v.push(ReassignablePartition::decode(buf, version)?);
                 }
@@ -335,7 +335,7 @@ pub mod request {
             let f_replicas =
                 match dec::get_nullable_array_len(buf, true, 4).map_err(err("Replicas"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                         for _ in 0..n {
                             v.push(dec::get_i32(buf).map_err(err("Replicas"))?);
                         }
@@ -524,7 +524,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_responses = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReassignableTopicResponse>(n));
                 for _ in 0..n {
                     v.push(ReassignableTopicResponse::decode(buf, version)?);
                 }
@@ -643,7 +643,7 @@ pub mod response {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 7).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReassignablePartitionResponse>(n));
                 for _ in 0..n {
                     v.push(ReassignablePartitionResponse::decode(buf, version)?);
                 }

@@ -97,7 +97,7 @@ pub mod request {
             };
             let f_dirs = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Dirs"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterReplicaLogDir>(n));
                 for _ in 0..n {
                     v.push(AlterReplicaLogDir::decode(buf, version)?);
                 }
@@ -208,7 +208,7 @@ pub mod request {
             let f_path = dec::get_string(buf, flexible).map_err(err("Path"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterReplicaLogDirTopic>(n));
                 for _ in 0..n {
                     v.push(AlterReplicaLogDirTopic::decode(buf, version)?);
                 }
@@ -322,7 +322,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -477,7 +477,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterReplicaLogDirTopicResult>(n));
                 for _ in 0..n {
                     v.push(AlterReplicaLogDirTopicResult::decode(buf, version)?);
                 }
@@ -594,7 +594,8 @@ pub mod response {
             let f_topic_name = dec::get_string(buf, flexible).map_err(err("TopicName"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v =
+                    Vec::with_capacity(dec::prealloc::<AlterReplicaLogDirPartitionResult>(n));
                 for _ in 0..n {
                     v.push(AlterReplicaLogDirPartitionResult::decode(buf, version)?);
                 }

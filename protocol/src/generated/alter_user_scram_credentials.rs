@@ -105,7 +105,7 @@ pub mod request {
             };
             let f_deletions = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Deletions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ScramCredentialDeletion>(n));
                 for _ in 0..n {
                     v.push(ScramCredentialDeletion::decode(buf, version)?);
                 }
@@ -113,7 +113,7 @@ pub mod request {
             };
             let f_upsertions = {
                 let n = dec::get_array_len(buf, true, 8).map_err(err("Upsertions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ScramCredentialUpsertion>(n));
                 for _ in 0..n {
                     v.push(ScramCredentialUpsertion::decode(buf, version)?);
                 }
@@ -488,7 +488,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AlterUserScramCredentialsResult>(n));
                 for _ in 0..n {
                     v.push(AlterUserScramCredentialsResult::decode(buf, version)?);
                 }

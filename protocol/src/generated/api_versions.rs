@@ -395,7 +395,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_api_keys = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("ApiKeys"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ApiVersion>(n));
                 for _ in 0..n {
                     v.push(ApiVersion::decode(buf, version)?);
                 }
@@ -424,7 +424,8 @@ pub mod response {
                             f_supported_features = {
                                 let n = dec::get_array_len(buf, flexible, 1)
                                     .map_err(err("SupportedFeatures"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v =
+                                    Vec::with_capacity(dec::prealloc::<SupportedFeatureKey>(n));
                                 for _ in 0..n {
                                     v.push(SupportedFeatureKey::decode(buf, version)?);
                                 }
@@ -451,7 +452,8 @@ pub mod response {
                             f_finalized_features = {
                                 let n = dec::get_array_len(buf, flexible, 1)
                                     .map_err(err("FinalizedFeatures"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v =
+                                    Vec::with_capacity(dec::prealloc::<FinalizedFeatureKey>(n));
                                 for _ in 0..n {
                                     v.push(FinalizedFeatureKey::decode(buf, version)?);
                                 }

@@ -94,7 +94,7 @@ impl Decodable for ConsumerProtocolAssignment {
         };
         let f_assigned_partitions = {
             let n = dec::get_array_len(buf, false, 2).map_err(err("AssignedPartitions"))?;
-            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+            let mut v = Vec::with_capacity(dec::prealloc::<TopicPartition>(n));
             for _ in 0..n {
                 v.push(TopicPartition::decode(buf, version)?);
             }
@@ -188,7 +188,7 @@ impl Decodable for TopicPartition {
         let f_topic = dec::get_string(buf, false).map_err(err("Topic"))?;
         let f_partitions = {
             let n = dec::get_array_len(buf, false, 4).map_err(err("Partitions"))?;
-            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+            let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
             for _ in 0..n {
                 v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
             }

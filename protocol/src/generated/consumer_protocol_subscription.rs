@@ -141,7 +141,7 @@ impl Decodable for ConsumerProtocolSubscription {
         };
         let f_topics = {
             let n = dec::get_array_len(buf, false, 1).map_err(err("Topics"))?;
-            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+            let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
             for _ in 0..n {
                 v.push(dec::get_string(buf, false).map_err(err("Topics"))?);
             }
@@ -151,7 +151,7 @@ impl Decodable for ConsumerProtocolSubscription {
         let f_owned_partitions = if version >= 1 {
             {
                 let n = dec::get_array_len(buf, false, 1).map_err(err("OwnedPartitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicPartition>(n));
                 for _ in 0..n {
                     v.push(TopicPartition::decode(buf, version)?);
                 }
@@ -298,7 +298,7 @@ impl Decodable for TopicPartition {
         let f_partitions = if version >= 1 {
             {
                 let n = dec::get_array_len(buf, false, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }

@@ -98,7 +98,7 @@ pub mod request {
             };
             let f_creations = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Creations"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AclCreation>(n));
                 for _ in 0..n {
                     v.push(AclCreation::decode(buf, version)?);
                 }
@@ -429,7 +429,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AclCreationResult>(n));
                 for _ in 0..n {
                     v.push(AclCreationResult::decode(buf, version)?);
                 }

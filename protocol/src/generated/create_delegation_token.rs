@@ -160,7 +160,7 @@ pub mod request {
             };
             let f_renewers = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Renewers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatableRenewers>(n));
                 for _ in 0..n {
                     v.push(CreatableRenewers::decode(buf, version)?);
                 }

@@ -113,7 +113,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatePartitionsTopic>(n));
                 for _ in 0..n {
                     v.push(CreatePartitionsTopic::decode(buf, version)?);
                 }
@@ -256,17 +256,18 @@ pub mod request {
             };
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_count = dec::get_i32(buf).map_err(err("Count"))?;
-            let f_assignments =
-                match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Assignments"))? {
-                    Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
-                        for _ in 0..n {
-                            v.push(CreatePartitionsAssignment::decode(buf, version)?);
-                        }
-                        Some(v)
+            let f_assignments = match dec::get_nullable_array_len(buf, flexible, 1)
+                .map_err(err("Assignments"))?
+            {
+                Some(n) => {
+                    let mut v = Vec::with_capacity(dec::prealloc::<CreatePartitionsAssignment>(n));
+                    for _ in 0..n {
+                        v.push(CreatePartitionsAssignment::decode(buf, version)?);
                     }
-                    None => None,
-                };
+                    Some(v)
+                }
+                None => None,
+            };
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
                 let count = dec::get_tag_count(buf).map_err(err("_tagged_fields"))?;
@@ -377,7 +378,7 @@ pub mod request {
             };
             let f_broker_ids = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("BrokerIds"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("BrokerIds"))?);
                 }
@@ -530,7 +531,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatePartitionsTopicResult>(n));
                 for _ in 0..n {
                     v.push(CreatePartitionsTopicResult::decode(buf, version)?);
                 }

@@ -128,7 +128,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 9).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatableTopic>(n));
                 for _ in 0..n {
                     v.push(CreatableTopic::decode(buf, version)?);
                 }
@@ -283,7 +283,7 @@ pub mod request {
             let f_replication_factor = dec::get_i16(buf).map_err(err("ReplicationFactor"))?;
             let f_assignments = {
                 let n = dec::get_array_len(buf, flexible, 5).map_err(err("Assignments"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatableReplicaAssignment>(n));
                 for _ in 0..n {
                     v.push(CreatableReplicaAssignment::decode(buf, version)?);
                 }
@@ -291,7 +291,7 @@ pub mod request {
             };
             let f_configs = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Configs"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatableTopicConfig>(n));
                 for _ in 0..n {
                     v.push(CreatableTopicConfig::decode(buf, version)?);
                 }
@@ -419,7 +419,7 @@ pub mod request {
             let f_partition_index = dec::get_i32(buf).map_err(err("PartitionIndex"))?;
             let f_broker_ids = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("BrokerIds"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("BrokerIds"))?);
                 }
@@ -695,7 +695,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CreatableTopicResult>(n));
                 for _ in 0..n {
                     v.push(CreatableTopicResult::decode(buf, version)?);
                 }
@@ -937,7 +937,7 @@ pub mod response {
             let f_configs = if version >= 5 {
                 match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Configs"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<CreatableTopicConfigs>(n));
                         for _ in 0..n {
                             v.push(CreatableTopicConfigs::decode(buf, version)?);
                         }

@@ -97,7 +97,7 @@ pub mod request {
             };
             let f_filters = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Filters"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteAclsFilter>(n));
                 for _ in 0..n {
                     v.push(DeleteAclsFilter::decode(buf, version)?);
                 }
@@ -445,7 +445,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_filter_results = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("FilterResults"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteAclsFilterResult>(n));
                 for _ in 0..n {
                     v.push(DeleteAclsFilterResult::decode(buf, version)?);
                 }
@@ -581,7 +581,7 @@ pub mod response {
                 dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?;
             let f_matching_acls = {
                 let n = dec::get_array_len(buf, flexible, 9).map_err(err("MatchingAcls"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteAclsMatchingAcl>(n));
                 for _ in 0..n {
                     v.push(DeleteAclsMatchingAcl::decode(buf, version)?);
                 }

@@ -97,7 +97,7 @@ pub mod request {
             };
             let f_groups_names = {
                 let n = dec::get_array_len(buf, flexible, 1).map_err(err("GroupsNames"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, flexible).map_err(err("GroupsNames"))?);
                 }
@@ -250,7 +250,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeletableGroupResult>(n));
                 for _ in 0..n {
                     v.push(DeletableGroupResult::decode(buf, version)?);
                 }

@@ -105,7 +105,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteRecordsTopic>(n));
                 for _ in 0..n {
                     v.push(DeleteRecordsTopic::decode(buf, version)?);
                 }
@@ -220,7 +220,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 12).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteRecordsPartition>(n));
                 for _ in 0..n {
                     v.push(DeleteRecordsPartition::decode(buf, version)?);
                 }
@@ -470,7 +470,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteRecordsTopicResult>(n));
                 for _ in 0..n {
                     v.push(DeleteRecordsTopicResult::decode(buf, version)?);
                 }
@@ -587,7 +587,7 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 14).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeleteRecordsPartitionResult>(n));
                 for _ in 0..n {
                     v.push(DeleteRecordsPartitionResult::decode(buf, version)?);
                 }

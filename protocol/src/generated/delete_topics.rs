@@ -126,7 +126,7 @@ pub mod request {
             let f_topics = if version >= 6 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<DeleteTopicState>(n));
                     for _ in 0..n {
                         v.push(DeleteTopicState::decode(buf, version)?);
                     }
@@ -138,7 +138,7 @@ pub mod request {
             let f_topic_names = if version <= 5 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("TopicNames"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("TopicNames"))?);
                     }
@@ -447,7 +447,7 @@ pub mod response {
             };
             let f_responses = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DeletableTopicResult>(n));
                 for _ in 0..n {
                     v.push(DeletableTopicResult::decode(buf, version)?);
                 }

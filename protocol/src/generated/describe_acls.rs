@@ -375,7 +375,7 @@ pub mod response {
                 dec::get_nullable_string(buf, flexible).map_err(err("ErrorMessage"))?;
             let f_resources = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Resources"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeAclsResource>(n));
                 for _ in 0..n {
                     v.push(DescribeAclsResource::decode(buf, version)?);
                 }
@@ -535,7 +535,7 @@ pub mod response {
             };
             let f_acls = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Acls"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AclDescription>(n));
                 for _ in 0..n {
                     v.push(AclDescription::decode(buf, version)?);
                 }

@@ -106,7 +106,7 @@ pub mod request {
             };
             let f_components = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Components"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ComponentData>(n));
                 for _ in 0..n {
                     v.push(ComponentData::decode(buf, version)?);
                 }
@@ -425,7 +425,7 @@ pub mod response {
             let f_entries =
                 match dec::get_nullable_array_len(buf, flexible, 2).map_err(err("Entries"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<EntryData>(n));
                         for _ in 0..n {
                             v.push(EntryData::decode(buf, version)?);
                         }
@@ -554,7 +554,7 @@ pub mod response {
             };
             let f_entity = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Entity"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EntityData>(n));
                 for _ in 0..n {
                     v.push(EntityData::decode(buf, version)?);
                 }
@@ -562,7 +562,7 @@ pub mod response {
             };
             let f_values = {
                 let n = dec::get_array_len(buf, flexible, 9).map_err(err("Values"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ValueData>(n));
                 for _ in 0..n {
                     v.push(ValueData::decode(buf, version)?);
                 }

@@ -333,7 +333,7 @@ pub mod response {
             let f_controller_id = dec::get_i32(buf).map_err(err("ControllerId"))?;
             let f_brokers = {
                 let n = dec::get_array_len(buf, true, 10).map_err(err("Brokers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeClusterBroker>(n));
                 for _ in 0..n {
                     v.push(DescribeClusterBroker::decode(buf, version)?);
                 }

@@ -125,7 +125,7 @@ pub mod request {
             };
             let f_resources = {
                 let n = dec::get_array_len(buf, flexible, 3).map_err(err("Resources"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeConfigsResource>(n));
                 for _ in 0..n {
                     v.push(DescribeConfigsResource::decode(buf, version)?);
                 }
@@ -290,7 +290,7 @@ pub mod request {
                 .map_err(err("ConfigurationKeys"))?
             {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("ConfigurationKeys"))?);
                     }
@@ -455,7 +455,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeConfigsResult>(n));
                 for _ in 0..n {
                     v.push(DescribeConfigsResult::decode(buf, version)?);
                 }
@@ -611,7 +611,7 @@ pub mod response {
             let f_resource_name = dec::get_string(buf, flexible).map_err(err("ResourceName"))?;
             let f_configs = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Configs"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeConfigsResourceResult>(n));
                 for _ in 0..n {
                     v.push(DescribeConfigsResourceResult::decode(buf, version)?);
                 }
@@ -839,7 +839,7 @@ pub mod response {
             let f_synonyms = if version >= 1 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Synonyms"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<DescribeConfigsSynonym>(n));
                     for _ in 0..n {
                         v.push(DescribeConfigsSynonym::decode(buf, version)?);
                     }

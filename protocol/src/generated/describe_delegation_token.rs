@@ -113,7 +113,8 @@ pub mod request {
             let f_owners =
                 match dec::get_nullable_array_len(buf, flexible, 2).map_err(err("Owners"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v =
+                            Vec::with_capacity(dec::prealloc::<DescribeDelegationTokenOwner>(n));
                         for _ in 0..n {
                             v.push(DescribeDelegationTokenOwner::decode(buf, version)?);
                         }
@@ -385,7 +386,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_tokens = {
                 let n = dec::get_array_len(buf, flexible, 29).map_err(err("Tokens"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribedDelegationToken>(n));
                 for _ in 0..n {
                     v.push(DescribedDelegationToken::decode(buf, version)?);
                 }
@@ -603,7 +604,7 @@ pub mod response {
             let f_hmac = dec::get_bytes(buf, flexible).map_err(err("Hmac"))?;
             let f_renewers = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Renewers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribedDelegationTokenRenewer>(n));
                 for _ in 0..n {
                     v.push(DescribedDelegationTokenRenewer::decode(buf, version)?);
                 }

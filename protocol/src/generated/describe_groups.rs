@@ -112,7 +112,7 @@ pub mod request {
             };
             let f_groups = {
                 let n = dec::get_array_len(buf, flexible, 1).map_err(err("Groups"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, flexible).map_err(err("Groups"))?);
                 }
@@ -282,7 +282,7 @@ pub mod response {
             };
             let f_groups = {
                 let n = dec::get_array_len(buf, flexible, 7).map_err(err("Groups"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribedGroup>(n));
                 for _ in 0..n {
                     v.push(DescribedGroup::decode(buf, version)?);
                 }
@@ -467,7 +467,7 @@ pub mod response {
             let f_protocol_data = dec::get_string(buf, flexible).map_err(err("ProtocolData"))?;
             let f_members = {
                 let n = dec::get_array_len(buf, flexible, 5).map_err(err("Members"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribedGroupMember>(n));
                 for _ in 0..n {
                     v.push(DescribedGroupMember::decode(buf, version)?);
                 }

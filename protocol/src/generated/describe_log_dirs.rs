@@ -114,7 +114,7 @@ pub mod request {
             let f_topics =
                 match dec::get_nullable_array_len(buf, flexible, 2).map_err(err("Topics"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<DescribableLogDirTopic>(n));
                         for _ in 0..n {
                             v.push(DescribableLogDirTopic::decode(buf, version)?);
                         }
@@ -237,7 +237,7 @@ pub mod request {
             let f_topic = dec::get_string(buf, flexible).map_err(err("Topic"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -407,7 +407,7 @@ pub mod response {
             };
             let f_results = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeLogDirsResult>(n));
                 for _ in 0..n {
                     v.push(DescribeLogDirsResult::decode(buf, version)?);
                 }
@@ -568,7 +568,7 @@ pub mod response {
             let f_log_dir = dec::get_string(buf, flexible).map_err(err("LogDir"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeLogDirsTopic>(n));
                 for _ in 0..n {
                     v.push(DescribeLogDirsTopic::decode(buf, version)?);
                 }
@@ -706,7 +706,7 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 21).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribeLogDirsPartition>(n));
                 for _ in 0..n {
                     v.push(DescribeLogDirsPartition::decode(buf, version)?);
                 }

@@ -93,7 +93,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicRequest>(n));
                 for _ in 0..n {
                     v.push(TopicRequest::decode(buf, version)?);
                 }
@@ -197,7 +197,7 @@ pub mod request {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partition_indexes = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("PartitionIndexes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("PartitionIndexes"))?);
                 }
@@ -346,7 +346,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicResponse>(n));
                 for _ in 0..n {
                     v.push(TopicResponse::decode(buf, version)?);
                 }
@@ -452,7 +452,7 @@ pub mod response {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 8).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionResponse>(n));
                 for _ in 0..n {
                     v.push(PartitionResponse::decode(buf, version)?);
                 }
@@ -580,7 +580,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_active_producers = {
                 let n = dec::get_array_len(buf, true, 36).map_err(err("ActiveProducers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ProducerState>(n));
                 for _ in 0..n {
                     v.push(ProducerState::decode(buf, version)?);
                 }

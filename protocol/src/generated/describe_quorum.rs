@@ -93,7 +93,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicData>(n));
                 for _ in 0..n {
                     v.push(TopicData::decode(buf, version)?);
                 }
@@ -197,7 +197,7 @@ pub mod request {
             let f_topic_name = dec::get_string(buf, true).map_err(err("TopicName"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionData>(n));
                 for _ in 0..n {
                     v.push(PartitionData::decode(buf, version)?);
                 }
@@ -467,7 +467,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicData>(n));
                 for _ in 0..n {
                     v.push(TopicData::decode(buf, version)?);
                 }
@@ -476,7 +476,7 @@ pub mod response {
             let f_nodes = if version >= 2 {
                 {
                     let n = dec::get_array_len(buf, true, 1).map_err(err("Nodes"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<Node>(n));
                     for _ in 0..n {
                         v.push(Node::decode(buf, version)?);
                     }
@@ -606,7 +606,7 @@ pub mod response {
             let f_topic_name = dec::get_string(buf, true).map_err(err("TopicName"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 24).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionData>(n));
                 for _ in 0..n {
                     v.push(PartitionData::decode(buf, version)?);
                 }
@@ -791,7 +791,7 @@ pub mod response {
             let f_high_watermark = dec::get_i64(buf).map_err(err("HighWatermark"))?;
             let f_current_voters = {
                 let n = dec::get_array_len(buf, true, 12).map_err(err("CurrentVoters"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReplicaState>(n));
                 for _ in 0..n {
                     v.push(ReplicaState::decode(buf, version)?);
                 }
@@ -799,7 +799,7 @@ pub mod response {
             };
             let f_observers = {
                 let n = dec::get_array_len(buf, true, 12).map_err(err("Observers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReplicaState>(n));
                 for _ in 0..n {
                     v.push(ReplicaState::decode(buf, version)?);
                 }
@@ -943,7 +943,7 @@ pub mod response {
             let f_listeners = if version >= 2 {
                 {
                     let n = dec::get_array_len(buf, true, 1).map_err(err("Listeners"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<Listener>(n));
                     for _ in 0..n {
                         v.push(Listener::decode(buf, version)?);
                     }

@@ -128,7 +128,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicRequest>(n));
                 for _ in 0..n {
                     v.push(TopicRequest::decode(buf, version)?);
                 }
@@ -479,7 +479,8 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 25).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v =
+                    Vec::with_capacity(dec::prealloc::<DescribeTopicPartitionsResponseTopic>(n));
                 for _ in 0..n {
                     v.push(DescribeTopicPartitionsResponseTopic::decode(buf, version)?);
                 }
@@ -657,7 +658,9 @@ pub mod response {
             let f_is_internal = dec::get_bool(buf).map_err(err("IsInternal"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 19).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<
+                    DescribeTopicPartitionsResponsePartition,
+                >(n));
                 for _ in 0..n {
                     v.push(DescribeTopicPartitionsResponsePartition::decode(
                         buf, version,
@@ -898,7 +901,7 @@ pub mod response {
             let f_leader_epoch = dec::get_i32(buf).map_err(err("LeaderEpoch"))?;
             let f_replica_nodes = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("ReplicaNodes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("ReplicaNodes"))?);
                 }
@@ -906,7 +909,7 @@ pub mod response {
             };
             let f_isr_nodes = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("IsrNodes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("IsrNodes"))?);
                 }
@@ -916,7 +919,7 @@ pub mod response {
                 .map_err(err("EligibleLeaderReplicas"))?
             {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                     for _ in 0..n {
                         v.push(dec::get_i32(buf).map_err(err("EligibleLeaderReplicas"))?);
                     }
@@ -927,7 +930,7 @@ pub mod response {
             let f_last_known_elr =
                 match dec::get_nullable_array_len(buf, true, 4).map_err(err("LastKnownElr"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                         for _ in 0..n {
                             v.push(dec::get_i32(buf).map_err(err("LastKnownElr"))?);
                         }
@@ -937,7 +940,7 @@ pub mod response {
                 };
             let f_offline_replicas = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("OfflineReplicas"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("OfflineReplicas"))?);
                 }

@@ -93,7 +93,7 @@ pub mod request {
             };
             let f_transactional_ids = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("TransactionalIds"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("TransactionalIds"))?);
                 }
@@ -241,7 +241,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_transaction_states = {
                 let n = dec::get_array_len(buf, true, 27).map_err(err("TransactionStates"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TransactionState>(n));
                 for _ in 0..n {
                     v.push(TransactionState::decode(buf, version)?);
                 }
@@ -407,7 +407,7 @@ pub mod response {
             let f_producer_epoch = dec::get_i16(buf).map_err(err("ProducerEpoch"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicData>(n));
                 for _ in 0..n {
                     v.push(TopicData::decode(buf, version)?);
                 }
@@ -525,7 +525,7 @@ pub mod response {
             let f_topic = dec::get_string(buf, true).map_err(err("Topic"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }

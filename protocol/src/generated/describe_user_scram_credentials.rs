@@ -108,7 +108,7 @@ pub mod request {
             };
             let f_users = match dec::get_nullable_array_len(buf, true, 1).map_err(err("Users"))? {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<UserName>(n));
                     for _ in 0..n {
                         v.push(UserName::decode(buf, version)?);
                     }
@@ -374,7 +374,8 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_results = {
                 let n = dec::get_array_len(buf, true, 5).map_err(err("Results"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v =
+                    Vec::with_capacity(dec::prealloc::<DescribeUserScramCredentialsResult>(n));
                 for _ in 0..n {
                     v.push(DescribeUserScramCredentialsResult::decode(buf, version)?);
                 }
@@ -525,7 +526,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_credential_infos = {
                 let n = dec::get_array_len(buf, true, 5).map_err(err("CredentialInfos"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<CredentialInfo>(n));
                 for _ in 0..n {
                     v.push(CredentialInfo::decode(buf, version)?);
                 }

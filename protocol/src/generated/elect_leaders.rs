@@ -143,7 +143,7 @@ pub mod request {
                 .map_err(err("TopicPartitions"))?
             {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<TopicPartitions>(n));
                     for _ in 0..n {
                         v.push(TopicPartitions::decode(buf, version)?);
                     }
@@ -268,7 +268,7 @@ pub mod request {
             let f_topic = dec::get_string(buf, flexible).map_err(err("Topic"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -442,7 +442,7 @@ pub mod response {
             let f_replica_election_results = {
                 let n =
                     dec::get_array_len(buf, flexible, 2).map_err(err("ReplicaElectionResults"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ReplicaElectionResult>(n));
                 for _ in 0..n {
                     v.push(ReplicaElectionResult::decode(buf, version)?);
                 }
@@ -562,7 +562,7 @@ pub mod response {
             let f_topic = dec::get_string(buf, flexible).map_err(err("Topic"))?;
             let f_partition_result = {
                 let n = dec::get_array_len(buf, flexible, 7).map_err(err("PartitionResult"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionResult>(n));
                 for _ in 0..n {
                     v.push(PartitionResult::decode(buf, version)?);
                 }

@@ -302,7 +302,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FetchTopic>(n));
                 for _ in 0..n {
                     v.push(FetchTopic::decode(buf, version)?);
                 }
@@ -312,7 +312,7 @@ pub mod request {
                 {
                     let n =
                         dec::get_array_len(buf, flexible, 1).map_err(err("ForgottenTopicsData"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<ForgottenTopic>(n));
                     for _ in 0..n {
                         v.push(ForgottenTopic::decode(buf, version)?);
                     }
@@ -667,7 +667,7 @@ pub mod request {
             };
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 16).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FetchPartition>(n));
                 for _ in 0..n {
                     v.push(FetchPartition::decode(buf, version)?);
                 }
@@ -1061,7 +1061,7 @@ pub mod request {
             let f_partitions = if version >= 7 {
                 {
                     let n = dec::get_array_len(buf, flexible, 4).map_err(err("Partitions"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                     for _ in 0..n {
                         v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                     }
@@ -1309,7 +1309,7 @@ pub mod response {
             };
             let f_responses = {
                 let n = dec::get_array_len(buf, flexible, 1).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FetchableTopicResponse>(n));
                 for _ in 0..n {
                     v.push(FetchableTopicResponse::decode(buf, version)?);
                 }
@@ -1330,7 +1330,7 @@ pub mod response {
                             f_node_endpoints = {
                                 let n = dec::get_array_len(buf, flexible, 1)
                                     .map_err(err("NodeEndpoints"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v = Vec::with_capacity(dec::prealloc::<NodeEndpoint>(n));
                                 for _ in 0..n {
                                     v.push(NodeEndpoint::decode(buf, version)?);
                                 }
@@ -1494,7 +1494,7 @@ pub mod response {
             };
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 15).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionData>(n));
                 for _ in 0..n {
                     v.push(PartitionData::decode(buf, version)?);
                 }
@@ -1812,7 +1812,7 @@ pub mod response {
                     .map_err(err("AbortedTransactions"))?
                 {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<AbortedTransaction>(n));
                         for _ in 0..n {
                             v.push(AbortedTransaction::decode(buf, version)?);
                         }

@@ -137,7 +137,7 @@ pub mod request {
             let f_coordinator_keys = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("CoordinatorKeys"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("CoordinatorKeys"))?);
                     }
@@ -416,7 +416,7 @@ pub mod response {
             let f_coordinators = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Coordinators"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<Coordinator>(n));
                     for _ in 0..n {
                         v.push(Coordinator::decode(buf, version)?);
                     }

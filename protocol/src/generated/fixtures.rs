@@ -900,7 +900,7 @@ pub mod simple_arrays_message {
             let f_goats = if version >= 1 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Goats"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StructArray>(n));
                     for _ in 0..n {
                         v.push(StructArray::decode(buf, version)?);
                     }
@@ -911,7 +911,7 @@ pub mod simple_arrays_message {
             };
             let f_sheep = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Sheep"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Sheep"))?);
                 }
@@ -1660,7 +1660,7 @@ pub mod simple_example_message {
                             f_my_tagged_int_array = {
                                 let n = dec::get_array_len(buf, flexible, 4)
                                     .map_err(err("myTaggedIntArray"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                                 for _ in 0..n {
                                     v.push(dec::get_i32(buf).map_err(err("myTaggedIntArray"))?);
                                 }
@@ -1982,7 +1982,7 @@ pub mod simple_example_message {
             let f_array_in_struct = if version >= 2 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("arrayInStruct"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StructArray>(n));
                     for _ in 0..n {
                         v.push(StructArray::decode(buf, version)?);
                     }
@@ -3014,7 +3014,7 @@ pub mod klamm_every_type_message {
             let f_records = dec::get_nullable_bytes(buf, flexible).map_err(err("Records"))?;
             let f_numbers = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Numbers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Numbers"))?);
                 }
@@ -3023,7 +3023,7 @@ pub mod klamm_every_type_message {
             let f_names = if version >= 2 {
                 match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Names"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                         for _ in 0..n {
                             v.push(dec::get_string(buf, flexible).map_err(err("Names"))?);
                         }
@@ -3034,7 +3034,7 @@ pub mod klamm_every_type_message {
             } else {
                 Some({
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Names"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("Names"))?);
                     }
@@ -3044,7 +3044,7 @@ pub mod klamm_every_type_message {
             let f_ids = if version >= 2 {
                 {
                     let n = dec::get_array_len(buf, flexible, 16).map_err(err("Ids"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<Uuid>(n));
                     for _ in 0..n {
                         v.push(dec::get_uuid(buf).map_err(err("Ids"))?);
                     }
@@ -3055,7 +3055,7 @@ pub mod klamm_every_type_message {
             };
             let f_items = {
                 let n = dec::get_array_len(buf, flexible, 1).map_err(err("Items"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<Item>(n));
                 for _ in 0..n {
                     v.push(Item::decode(buf, version)?);
                 }
@@ -3109,7 +3109,7 @@ pub mod klamm_every_type_message {
                             f_tagged_list = {
                                 let n = dec::get_array_len(buf, flexible, 8)
                                     .map_err(err("TaggedList"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v = Vec::with_capacity(dec::prealloc::<i64>(n));
                                 for _ in 0..n {
                                     v.push(dec::get_i64(buf).map_err(err("TaggedList"))?);
                                 }

@@ -288,7 +288,7 @@ pub mod response {
             let f_accepted_compression_types = {
                 let n =
                     dec::get_array_len(buf, true, 1).map_err(err("AcceptedCompressionTypes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i8>(n));
                 for _ in 0..n {
                     v.push(dec::get_i8(buf).map_err(err("AcceptedCompressionTypes"))?);
                 }
@@ -299,7 +299,7 @@ pub mod response {
             let f_delta_temporality = dec::get_bool(buf).map_err(err("DeltaTemporality"))?;
             let f_requested_metrics = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("RequestedMetrics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("RequestedMetrics"))?);
                 }

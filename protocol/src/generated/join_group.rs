@@ -195,7 +195,7 @@ pub mod request {
             let f_protocol_type = dec::get_string(buf, flexible).map_err(err("ProtocolType"))?;
             let f_protocols = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Protocols"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<JoinGroupRequestProtocol>(n));
                 for _ in 0..n {
                     v.push(JoinGroupRequestProtocol::decode(buf, version)?);
                 }
@@ -605,7 +605,7 @@ pub mod response {
             let f_member_id = dec::get_string(buf, flexible).map_err(err("MemberId"))?;
             let f_members = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Members"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<JoinGroupResponseMember>(n));
                 for _ in 0..n {
                     v.push(JoinGroupResponseMember::decode(buf, version)?);
                 }

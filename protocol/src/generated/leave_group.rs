@@ -128,7 +128,7 @@ pub mod request {
             let f_members = if version >= 3 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Members"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<MemberIdentity>(n));
                     for _ in 0..n {
                         v.push(MemberIdentity::decode(buf, version)?);
                     }
@@ -470,7 +470,7 @@ pub mod response {
             let f_members = if version >= 3 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Members"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<MemberResponse>(n));
                     for _ in 0..n {
                         v.push(MemberResponse::decode(buf, version)?);
                     }

@@ -219,7 +219,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_client_metrics_resources = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("ClientMetricsResources"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ClientMetricsResource>(n));
                 for _ in 0..n {
                     v.push(ClientMetricsResource::decode(buf, version)?);
                 }

@@ -118,7 +118,7 @@ pub mod request {
             let f_states_filter = if version >= 4 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("StatesFilter"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("StatesFilter"))?);
                     }
@@ -130,7 +130,7 @@ pub mod request {
             let f_types_filter = if version >= 5 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("TypesFilter"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, flexible).map_err(err("TypesFilter"))?);
                     }
@@ -316,7 +316,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_groups = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Groups"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ListedGroup>(n));
                 for _ in 0..n {
                     v.push(ListedGroup::decode(buf, version)?);
                 }

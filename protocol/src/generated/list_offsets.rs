@@ -133,7 +133,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ListOffsetsTopic>(n));
                 for _ in 0..n {
                     v.push(ListOffsetsTopic::decode(buf, version)?);
                 }
@@ -260,7 +260,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 12).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ListOffsetsPartition>(n));
                 for _ in 0..n {
                     v.push(ListOffsetsPartition::decode(buf, version)?);
                 }
@@ -575,7 +575,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ListOffsetsTopicResponse>(n));
                 for _ in 0..n {
                     v.push(ListOffsetsTopicResponse::decode(buf, version)?);
                 }
@@ -696,7 +696,7 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ListOffsetsPartitionResponse>(n));
                 for _ in 0..n {
                     v.push(ListOffsetsPartitionResponse::decode(buf, version)?);
                 }
@@ -877,7 +877,7 @@ pub mod response {
             let f_old_style_offsets = if version <= 0 {
                 {
                     let n = dec::get_array_len(buf, flexible, 8).map_err(err("OldStyleOffsets"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i64>(n));
                     for _ in 0..n {
                         v.push(dec::get_i64(buf).map_err(err("OldStyleOffsets"))?);
                     }

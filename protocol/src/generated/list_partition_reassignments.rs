@@ -119,7 +119,8 @@ pub mod request {
             let f_timeout_ms = dec::get_i32(buf).map_err(err("TimeoutMs"))?;
             let f_topics = match dec::get_nullable_array_len(buf, true, 2).map_err(err("Topics"))? {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<ListPartitionReassignmentsTopics>(n));
                     for _ in 0..n {
                         v.push(ListPartitionReassignmentsTopics::decode(buf, version)?);
                     }
@@ -238,7 +239,7 @@ pub mod request {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partition_indexes = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("PartitionIndexes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("PartitionIndexes"))?);
                 }
@@ -419,7 +420,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OngoingTopicReassignment>(n));
                 for _ in 0..n {
                     v.push(OngoingTopicReassignment::decode(buf, version)?);
                 }
@@ -538,7 +539,7 @@ pub mod response {
             let f_name = dec::get_string(buf, true).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 7).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OngoingPartitionReassignment>(n));
                 for _ in 0..n {
                     v.push(OngoingPartitionReassignment::decode(buf, version)?);
                 }
@@ -672,7 +673,7 @@ pub mod response {
             let f_partition_index = dec::get_i32(buf).map_err(err("PartitionIndex"))?;
             let f_replicas = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Replicas"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Replicas"))?);
                 }
@@ -680,7 +681,7 @@ pub mod response {
             };
             let f_adding_replicas = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("AddingReplicas"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("AddingReplicas"))?);
                 }
@@ -688,7 +689,7 @@ pub mod response {
             };
             let f_removing_replicas = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("RemovingReplicas"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("RemovingReplicas"))?);
                 }

@@ -129,7 +129,7 @@ pub mod request {
             };
             let f_state_filters = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("StateFilters"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("StateFilters"))?);
                 }
@@ -137,7 +137,7 @@ pub mod request {
             };
             let f_producer_id_filters = {
                 let n = dec::get_array_len(buf, true, 8).map_err(err("ProducerIdFilters"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i64>(n));
                 for _ in 0..n {
                     v.push(dec::get_i64(buf).map_err(err("ProducerIdFilters"))?);
                 }
@@ -324,7 +324,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_unknown_state_filters = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("UnknownStateFilters"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("UnknownStateFilters"))?);
                 }
@@ -332,7 +332,7 @@ pub mod response {
             };
             let f_transaction_states = {
                 let n = dec::get_array_len(buf, true, 10).map_err(err("TransactionStates"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TransactionState>(n));
                 for _ in 0..n {
                     v.push(TransactionState::decode(buf, version)?);
                 }

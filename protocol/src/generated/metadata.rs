@@ -167,7 +167,7 @@ pub mod request {
             let f_topics = if version >= 1 {
                 match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Topics"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<MetadataRequestTopic>(n));
                         for _ in 0..n {
                             v.push(MetadataRequestTopic::decode(buf, version)?);
                         }
@@ -178,7 +178,7 @@ pub mod request {
             } else {
                 Some({
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<MetadataRequestTopic>(n));
                     for _ in 0..n {
                         v.push(MetadataRequestTopic::decode(buf, version)?);
                     }
@@ -580,7 +580,7 @@ pub mod response {
             };
             let f_brokers = {
                 let n = dec::get_array_len(buf, flexible, 9).map_err(err("Brokers"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<MetadataResponseBroker>(n));
                 for _ in 0..n {
                     v.push(MetadataResponseBroker::decode(buf, version)?);
                 }
@@ -598,7 +598,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<MetadataResponseTopic>(n));
                 for _ in 0..n {
                     v.push(MetadataResponseTopic::decode(buf, version)?);
                 }
@@ -969,7 +969,7 @@ pub mod response {
             };
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 12).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<MetadataResponsePartition>(n));
                 for _ in 0..n {
                     v.push(MetadataResponsePartition::decode(buf, version)?);
                 }
@@ -1189,7 +1189,7 @@ pub mod response {
             };
             let f_replica_nodes = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("ReplicaNodes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("ReplicaNodes"))?);
                 }
@@ -1197,7 +1197,7 @@ pub mod response {
             };
             let f_isr_nodes = {
                 let n = dec::get_array_len(buf, flexible, 4).map_err(err("IsrNodes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("IsrNodes"))?);
                 }
@@ -1206,7 +1206,7 @@ pub mod response {
             let f_offline_replicas = if version >= 5 {
                 {
                     let n = dec::get_array_len(buf, flexible, 4).map_err(err("OfflineReplicas"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                     for _ in 0..n {
                         v.push(dec::get_i32(buf).map_err(err("OfflineReplicas"))?);
                     }

@@ -183,7 +183,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetCommitRequestTopic>(n));
                 for _ in 0..n {
                     v.push(OffsetCommitRequestTopic::decode(buf, version)?);
                 }
@@ -328,7 +328,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 13).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetCommitRequestPartition>(n));
                 for _ in 0..n {
                     v.push(OffsetCommitRequestPartition::decode(buf, version)?);
                 }
@@ -664,7 +664,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetCommitResponseTopic>(n));
                 for _ in 0..n {
                     v.push(OffsetCommitResponseTopic::decode(buf, version)?);
                 }
@@ -785,7 +785,7 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetCommitResponsePartition>(n));
                 for _ in 0..n {
                     v.push(OffsetCommitResponsePartition::decode(buf, version)?);
                 }

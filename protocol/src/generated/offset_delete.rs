@@ -98,7 +98,7 @@ pub mod request {
             let f_group_id = dec::get_string(buf, false).map_err(err("GroupId"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, false, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetDeleteRequestTopic>(n));
                 for _ in 0..n {
                     v.push(OffsetDeleteRequestTopic::decode(buf, version)?);
                 }
@@ -193,7 +193,7 @@ pub mod request {
             let f_name = dec::get_string(buf, false).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, false, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetDeleteRequestPartition>(n));
                 for _ in 0..n {
                     v.push(OffsetDeleteRequestPartition::decode(buf, version)?);
                 }
@@ -400,7 +400,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, false, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetDeleteResponseTopic>(n));
                 for _ in 0..n {
                     v.push(OffsetDeleteResponseTopic::decode(buf, version)?);
                 }
@@ -497,7 +497,7 @@ pub mod response {
             let f_name = dec::get_string(buf, false).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, false, 6).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetDeleteResponsePartition>(n));
                 for _ in 0..n {
                     v.push(OffsetDeleteResponsePartition::decode(buf, version)?);
                 }

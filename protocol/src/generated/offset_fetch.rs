@@ -171,7 +171,8 @@ pub mod request {
                 if (2..=7).contains(&version) {
                     match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Topics"))? {
                         Some(n) => {
-                            let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                            let mut v =
+                                Vec::with_capacity(dec::prealloc::<OffsetFetchRequestTopic>(n));
                             for _ in 0..n {
                                 v.push(OffsetFetchRequestTopic::decode(buf, version)?);
                             }
@@ -182,7 +183,7 @@ pub mod request {
                 } else {
                     Some({
                         let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v = Vec::with_capacity(dec::prealloc::<OffsetFetchRequestTopic>(n));
                         for _ in 0..n {
                             v.push(OffsetFetchRequestTopic::decode(buf, version)?);
                         }
@@ -195,7 +196,7 @@ pub mod request {
             let f_groups = if version >= 8 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Groups"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<OffsetFetchRequestGroup>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchRequestGroup::decode(buf, version)?);
                     }
@@ -368,7 +369,7 @@ pub mod request {
                 {
                     let n =
                         dec::get_array_len(buf, flexible, 4).map_err(err("PartitionIndexes"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                     for _ in 0..n {
                         v.push(dec::get_i32(buf).map_err(err("PartitionIndexes"))?);
                     }
@@ -555,7 +556,8 @@ pub mod request {
             let f_topics = if version >= 8 {
                 match dec::get_nullable_array_len(buf, flexible, 1).map_err(err("Topics"))? {
                     Some(n) => {
-                        let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                        let mut v =
+                            Vec::with_capacity(dec::prealloc::<OffsetFetchRequestTopics>(n));
                         for _ in 0..n {
                             v.push(OffsetFetchRequestTopics::decode(buf, version)?);
                         }
@@ -721,7 +723,7 @@ pub mod request {
                 {
                     let n =
                         dec::get_array_len(buf, flexible, 4).map_err(err("PartitionIndexes"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                     for _ in 0..n {
                         v.push(dec::get_i32(buf).map_err(err("PartitionIndexes"))?);
                     }
@@ -925,7 +927,7 @@ pub mod response {
             let f_topics = if version <= 7 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<OffsetFetchResponseTopic>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchResponseTopic::decode(buf, version)?);
                     }
@@ -942,7 +944,7 @@ pub mod response {
             let f_groups = if version >= 8 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Groups"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<OffsetFetchResponseGroup>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchResponseGroup::decode(buf, version)?);
                     }
@@ -1103,7 +1105,8 @@ pub mod response {
             let f_partitions = if version <= 7 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Partitions"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<OffsetFetchResponsePartition>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchResponsePartition::decode(buf, version)?);
                     }
@@ -1463,7 +1466,7 @@ pub mod response {
             let f_topics = if version >= 8 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Topics"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<OffsetFetchResponseTopics>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchResponseTopics::decode(buf, version)?);
                     }
@@ -1615,7 +1618,8 @@ pub mod response {
             let f_partitions = if version >= 8 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("Partitions"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v =
+                        Vec::with_capacity(dec::prealloc::<OffsetFetchResponsePartitions>(n));
                     for _ in 0..n {
                         v.push(OffsetFetchResponsePartitions::decode(buf, version)?);
                     }

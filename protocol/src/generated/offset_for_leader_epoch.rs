@@ -122,7 +122,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetForLeaderTopic>(n));
                 for _ in 0..n {
                     v.push(OffsetForLeaderTopic::decode(buf, version)?);
                 }
@@ -240,7 +240,7 @@ pub mod request {
             let f_topic = dec::get_string(buf, flexible).map_err(err("Topic"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 8).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetForLeaderPartition>(n));
                 for _ in 0..n {
                     v.push(OffsetForLeaderPartition::decode(buf, version)?);
                 }
@@ -531,7 +531,7 @@ pub mod response {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<OffsetForLeaderTopicResult>(n));
                 for _ in 0..n {
                     v.push(OffsetForLeaderTopicResult::decode(buf, version)?);
                 }
@@ -652,7 +652,7 @@ pub mod response {
             let f_topic = dec::get_string(buf, flexible).map_err(err("Topic"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 14).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<EpochEndOffset>(n));
                 for _ in 0..n {
                     v.push(EpochEndOffset::decode(buf, version)?);
                 }

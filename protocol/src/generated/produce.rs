@@ -134,7 +134,7 @@ pub mod request {
             let f_timeout_ms = dec::get_i32(buf).map_err(err("TimeoutMs"))?;
             let f_topic_data = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("TopicData"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicProduceData>(n));
                 for _ in 0..n {
                     v.push(TopicProduceData::decode(buf, version)?);
                 }
@@ -260,7 +260,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partition_data = {
                 let n = dec::get_array_len(buf, flexible, 5).map_err(err("PartitionData"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionProduceData>(n));
                 for _ in 0..n {
                     v.push(PartitionProduceData::decode(buf, version)?);
                 }
@@ -568,7 +568,7 @@ pub mod response {
             };
             let f_responses = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicProduceResponse>(n));
                 for _ in 0..n {
                     v.push(TopicProduceResponse::decode(buf, version)?);
                 }
@@ -594,7 +594,7 @@ pub mod response {
                             f_node_endpoints = {
                                 let n = dec::get_array_len(buf, flexible, 1)
                                     .map_err(err("NodeEndpoints"))?;
-                                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                                let mut v = Vec::with_capacity(dec::prealloc::<NodeEndpoint>(n));
                                 for _ in 0..n {
                                     v.push(NodeEndpoint::decode(buf, version)?);
                                 }
@@ -725,7 +725,7 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partition_responses = {
                 let n = dec::get_array_len(buf, flexible, 14).map_err(err("PartitionResponses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionProduceResponse>(n));
                 for _ in 0..n {
                     v.push(PartitionProduceResponse::decode(buf, version)?);
                 }
@@ -956,7 +956,7 @@ pub mod response {
             let f_record_errors = if version >= 8 {
                 {
                     let n = dec::get_array_len(buf, flexible, 1).map_err(err("RecordErrors"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<BatchIndexAndErrorMessage>(n));
                     for _ in 0..n {
                         v.push(BatchIndexAndErrorMessage::decode(buf, version)?);
                     }

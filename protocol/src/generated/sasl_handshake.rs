@@ -204,7 +204,7 @@ pub mod response {
             let f_error_code = dec::get_i16(buf).map_err(err("ErrorCode"))?;
             let f_mechanisms = {
                 let n = dec::get_array_len(buf, false, 1).map_err(err("Mechanisms"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, false).map_err(err("Mechanisms"))?);
                 }

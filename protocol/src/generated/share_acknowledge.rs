@@ -135,7 +135,7 @@ pub mod request {
             let f_share_session_epoch = dec::get_i32(buf).map_err(err("ShareSessionEpoch"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AcknowledgeTopic>(n));
                 for _ in 0..n {
                     v.push(AcknowledgeTopic::decode(buf, version)?);
                 }
@@ -255,7 +255,7 @@ pub mod request {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 5).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AcknowledgePartition>(n));
                 for _ in 0..n {
                     v.push(AcknowledgePartition::decode(buf, version)?);
                 }
@@ -363,7 +363,7 @@ pub mod request {
             let f_partition_index = dec::get_i32(buf).map_err(err("PartitionIndex"))?;
             let f_acknowledgement_batches = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("AcknowledgementBatches"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AcknowledgementBatch>(n));
                 for _ in 0..n {
                     v.push(AcknowledgementBatch::decode(buf, version)?);
                 }
@@ -480,7 +480,7 @@ pub mod request {
             let f_last_offset = dec::get_i64(buf).map_err(err("LastOffset"))?;
             let f_acknowledge_types = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("AcknowledgeTypes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i8>(n));
                 for _ in 0..n {
                     v.push(dec::get_i8(buf).map_err(err("AcknowledgeTypes"))?);
                 }
@@ -664,7 +664,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_responses = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ShareAcknowledgeTopicResponse>(n));
                 for _ in 0..n {
                     v.push(ShareAcknowledgeTopicResponse::decode(buf, version)?);
                 }
@@ -672,7 +672,7 @@ pub mod response {
             };
             let f_node_endpoints = {
                 let n = dec::get_array_len(buf, true, 10).map_err(err("NodeEndpoints"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<NodeEndpoint>(n));
                 for _ in 0..n {
                     v.push(NodeEndpoint::decode(buf, version)?);
                 }
@@ -798,7 +798,7 @@ pub mod response {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 15).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionData>(n));
                 for _ in 0..n {
                     v.push(PartitionData::decode(buf, version)?);
                 }

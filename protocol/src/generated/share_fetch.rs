@@ -178,7 +178,7 @@ pub mod request {
             let f_max_bytes = dec::get_i32(buf).map_err(err("MaxBytes"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FetchTopic>(n));
                 for _ in 0..n {
                     v.push(FetchTopic::decode(buf, version)?);
                 }
@@ -186,7 +186,7 @@ pub mod request {
             };
             let f_forgotten_topics_data = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("ForgottenTopicsData"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ForgottenTopic>(n));
                 for _ in 0..n {
                     v.push(ForgottenTopic::decode(buf, version)?);
                 }
@@ -317,7 +317,7 @@ pub mod request {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 9).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FetchPartition>(n));
                 for _ in 0..n {
                     v.push(FetchPartition::decode(buf, version)?);
                 }
@@ -434,7 +434,7 @@ pub mod request {
             let f_partition_max_bytes = dec::get_i32(buf).map_err(err("PartitionMaxBytes"))?;
             let f_acknowledgement_batches = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("AcknowledgementBatches"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AcknowledgementBatch>(n));
                 for _ in 0..n {
                     v.push(AcknowledgementBatch::decode(buf, version)?);
                 }
@@ -553,7 +553,7 @@ pub mod request {
             let f_last_offset = dec::get_i64(buf).map_err(err("LastOffset"))?;
             let f_acknowledge_types = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("AcknowledgeTypes"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i8>(n));
                 for _ in 0..n {
                     v.push(dec::get_i8(buf).map_err(err("AcknowledgeTypes"))?);
                 }
@@ -663,7 +663,7 @@ pub mod request {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -845,7 +845,7 @@ pub mod response {
                 dec::get_nullable_string(buf, true).map_err(err("ErrorMessage"))?;
             let f_responses = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("Responses"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<ShareFetchableTopicResponse>(n));
                 for _ in 0..n {
                     v.push(ShareFetchableTopicResponse::decode(buf, version)?);
                 }
@@ -853,7 +853,7 @@ pub mod response {
             };
             let f_node_endpoints = {
                 let n = dec::get_array_len(buf, true, 10).map_err(err("NodeEndpoints"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<NodeEndpoint>(n));
                 for _ in 0..n {
                     v.push(NodeEndpoint::decode(buf, version)?);
                 }
@@ -979,7 +979,7 @@ pub mod response {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 20).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<PartitionData>(n));
                 for _ in 0..n {
                     v.push(PartitionData::decode(buf, version)?);
                 }
@@ -1161,7 +1161,7 @@ pub mod response {
             let f_records = dec::get_nullable_bytes(buf, true).map_err(err("Records"))?;
             let f_acquired_records = {
                 let n = dec::get_array_len(buf, true, 18).map_err(err("AcquiredRecords"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<AcquiredRecords>(n));
                 for _ in 0..n {
                     v.push(AcquiredRecords::decode(buf, version)?);
                 }

@@ -101,7 +101,7 @@ pub mod request {
             };
             let f_group_ids = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("GroupIds"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("GroupIds"))?);
                 }
@@ -253,7 +253,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_groups = {
                 let n = dec::get_array_len(buf, true, 19).map_err(err("Groups"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<DescribedGroup>(n));
                 for _ in 0..n {
                     v.push(DescribedGroup::decode(buf, version)?);
                 }
@@ -441,7 +441,7 @@ pub mod response {
             let f_assignor_name = dec::get_string(buf, true).map_err(err("AssignorName"))?;
             let f_members = {
                 let n = dec::get_array_len(buf, true, 10).map_err(err("Members"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<Member>(n));
                 for _ in 0..n {
                     v.push(Member::decode(buf, version)?);
                 }
@@ -611,7 +611,7 @@ pub mod response {
             let f_client_host = dec::get_string(buf, true).map_err(err("ClientHost"))?;
             let f_subscribed_topic_names = {
                 let n = dec::get_array_len(buf, true, 1).map_err(err("SubscribedTopicNames"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                 for _ in 0..n {
                     v.push(dec::get_string(buf, true).map_err(err("SubscribedTopicNames"))?);
                 }
@@ -743,7 +743,7 @@ pub mod response {
             let f_topic_name = dec::get_string(buf, true).map_err(err("TopicName"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }
@@ -842,7 +842,7 @@ pub mod response {
             };
             let f_topic_partitions = {
                 let n = dec::get_array_len(buf, true, 18).map_err(err("TopicPartitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicPartitions>(n));
                 for _ in 0..n {
                     v.push(TopicPartitions::decode(buf, version)?);
                 }

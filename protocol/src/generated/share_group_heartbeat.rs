@@ -141,7 +141,7 @@ pub mod request {
                 .map_err(err("SubscribedTopicNames"))?
             {
                 Some(n) => {
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<StrBytes>(n));
                     for _ in 0..n {
                         v.push(dec::get_string(buf, true).map_err(err("SubscribedTopicNames"))?);
                     }
@@ -476,7 +476,7 @@ pub mod response {
             };
             let f_topic_partitions = {
                 let n = dec::get_array_len(buf, true, 17).map_err(err("TopicPartitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TopicPartitions>(n));
                 for _ in 0..n {
                     v.push(TopicPartitions::decode(buf, version)?);
                 }
@@ -582,7 +582,7 @@ pub mod response {
             let f_topic_id = dec::get_uuid(buf).map_err(err("TopicId"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, true, 4).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<i32>(n));
                 for _ in 0..n {
                     v.push(dec::get_i32(buf).map_err(err("Partitions"))?);
                 }

@@ -175,7 +175,7 @@ pub mod request {
             };
             let f_assignments = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Assignments"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<SyncGroupRequestAssignment>(n));
                 for _ in 0..n {
                     v.push(SyncGroupRequestAssignment::decode(buf, version)?);
                 }

@@ -203,7 +203,7 @@ pub mod request {
             };
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TxnOffsetCommitRequestTopic>(n));
                 for _ in 0..n {
                     v.push(TxnOffsetCommitRequestTopic::decode(buf, version)?);
                 }
@@ -348,7 +348,7 @@ pub mod request {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 13).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TxnOffsetCommitRequestPartition>(n));
                 for _ in 0..n {
                     v.push(TxnOffsetCommitRequestPartition::decode(buf, version)?);
                 }
@@ -654,7 +654,7 @@ pub mod response {
             let f_throttle_time_ms = dec::get_i32(buf).map_err(err("ThrottleTimeMs"))?;
             let f_topics = {
                 let n = dec::get_array_len(buf, flexible, 2).map_err(err("Topics"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<TxnOffsetCommitResponseTopic>(n));
                 for _ in 0..n {
                     v.push(TxnOffsetCommitResponseTopic::decode(buf, version)?);
                 }
@@ -771,7 +771,8 @@ pub mod response {
             let f_name = dec::get_string(buf, flexible).map_err(err("Name"))?;
             let f_partitions = {
                 let n = dec::get_array_len(buf, flexible, 6).map_err(err("Partitions"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v =
+                    Vec::with_capacity(dec::prealloc::<TxnOffsetCommitResponsePartition>(n));
                 for _ in 0..n {
                     v.push(TxnOffsetCommitResponsePartition::decode(buf, version)?);
                 }

@@ -126,7 +126,7 @@ pub mod request {
             let f_timeout_ms = dec::get_i32(buf).map_err(err("timeoutMs"))?;
             let f_feature_updates = {
                 let n = dec::get_array_len(buf, true, 3).map_err(err("FeatureUpdates"))?;
-                let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                let mut v = Vec::with_capacity(dec::prealloc::<FeatureUpdateKey>(n));
                 for _ in 0..n {
                     v.push(FeatureUpdateKey::decode(buf, version)?);
                 }
@@ -467,7 +467,7 @@ pub mod response {
             let f_results = if version <= 1 {
                 {
                     let n = dec::get_array_len(buf, true, 4).map_err(err("Results"))?;
-                    let mut v = Vec::with_capacity(n.min(dec::MAX_PREALLOC));
+                    let mut v = Vec::with_capacity(dec::prealloc::<UpdatableFeatureResult>(n));
                     for _ in 0..n {
                         v.push(UpdatableFeatureResult::decode(buf, version)?);
                     }

@@ -12,10 +12,37 @@ use super::Uuid;
 use super::varint::get_uvarint32;
 use crate::error::DecodeErrorKind;
 
-/// Largest number of elements an array decoder reserves up front; longer
-/// arrays grow as elements actually arrive.
-pub const MAX_PREALLOC: usize = 1024;
+/// Most memory an array decoder reserves up front; longer arrays grow as
+/// their elements actually arrive (each one having consumed input).
+pub const MAX_PREALLOC_BYTES: usize = 64 * 1024;
 
+/// How many elements of `T` to reserve for an array whose count (already
+/// checked against the remaining input) is `count`.
+#[inline]
+pub const fn prealloc<T>(count: usize) -> usize {
+    let size = if std::mem::size_of::<T>() == 0 {
+        1
+    } else {
+        std::mem::size_of::<T>()
+    };
+    let cap = MAX_PREALLOC_BYTES / size;
+    if count < cap { count } else { cap }
+}
+
+/// An unsigned varint, with the one-byte case (almost every length, count
+/// and tag) inline.
+#[inline]
+fn get_uvarint(buf: &mut Bytes) -> Result<u32, DecodeErrorKind> {
+    match buf.first() {
+        Some(&b) if b < 0x80 => {
+            buf.advance(1);
+            Ok(u32::from(b))
+        }
+        _ => Ok(get_uvarint32(buf)?),
+    }
+}
+
+#[inline]
 fn need(buf: &Bytes, n: usize) -> Result<(), DecodeErrorKind> {
     if buf.remaining() < n {
         Err(DecodeErrorKind::Truncated {
@@ -28,54 +55,63 @@ fn need(buf: &Bytes, n: usize) -> Result<(), DecodeErrorKind> {
 }
 
 /// Reads a boolean (any non-zero byte is true, as in Kafka).
+#[inline]
 pub fn get_bool(buf: &mut Bytes) -> Result<bool, DecodeErrorKind> {
     need(buf, 1)?;
     Ok(buf.get_u8() != 0)
 }
 
 /// Reads an `int8`.
+#[inline]
 pub fn get_i8(buf: &mut Bytes) -> Result<i8, DecodeErrorKind> {
     need(buf, 1)?;
     Ok(buf.get_i8())
 }
 
 /// Reads a big-endian `int16`.
+#[inline]
 pub fn get_i16(buf: &mut Bytes) -> Result<i16, DecodeErrorKind> {
     need(buf, 2)?;
     Ok(buf.get_i16())
 }
 
 /// Reads a big-endian `uint16`.
+#[inline]
 pub fn get_u16(buf: &mut Bytes) -> Result<u16, DecodeErrorKind> {
     need(buf, 2)?;
     Ok(buf.get_u16())
 }
 
 /// Reads a big-endian `int32`.
+#[inline]
 pub fn get_i32(buf: &mut Bytes) -> Result<i32, DecodeErrorKind> {
     need(buf, 4)?;
     Ok(buf.get_i32())
 }
 
 /// Reads a big-endian `uint32`.
+#[inline]
 pub fn get_u32(buf: &mut Bytes) -> Result<u32, DecodeErrorKind> {
     need(buf, 4)?;
     Ok(buf.get_u32())
 }
 
 /// Reads a big-endian `int64`.
+#[inline]
 pub fn get_i64(buf: &mut Bytes) -> Result<i64, DecodeErrorKind> {
     need(buf, 8)?;
     Ok(buf.get_i64())
 }
 
 /// Reads a big-endian IEEE-754 `float64`.
+#[inline]
 pub fn get_f64(buf: &mut Bytes) -> Result<f64, DecodeErrorKind> {
     need(buf, 8)?;
     Ok(buf.get_f64())
 }
 
 /// Reads a 16-byte UUID.
+#[inline]
 pub fn get_uuid(buf: &mut Bytes) -> Result<Uuid, DecodeErrorKind> {
     need(buf, 16)?;
     let mut b = [0u8; 16];
@@ -85,9 +121,10 @@ pub fn get_uuid(buf: &mut Bytes) -> Result<Uuid, DecodeErrorKind> {
 
 /// Reads a length prefix: `int16`/`int32` (classic) or unsigned varint
 /// length + 1 (compact). `None` means null (negative classic length, compact 0).
+#[inline]
 fn get_len(buf: &mut Bytes, flexible: bool, wide: bool) -> Result<Option<usize>, DecodeErrorKind> {
     if flexible {
-        let n = get_uvarint32(buf)?;
+        let n = get_uvarint(buf)?;
         Ok(n.checked_sub(1).map(|n| n as usize))
     } else {
         let n = if wide {
@@ -99,17 +136,20 @@ fn get_len(buf: &mut Bytes, flexible: bool, wide: bool) -> Result<Option<usize>,
     }
 }
 
+#[inline]
 fn split(buf: &mut Bytes, len: usize) -> Result<Bytes, DecodeErrorKind> {
     need(buf, len)?;
     Ok(buf.split_to(len))
 }
 
 /// Compact null is 0 and classic null is -1; both are reported as -1.
+#[inline]
 fn null_error() -> DecodeErrorKind {
     DecodeErrorKind::NegativeLength(-1)
 }
 
 /// Reads a string that may be null.
+#[inline]
 pub fn get_nullable_string(
     buf: &mut Bytes,
     flexible: bool,
@@ -126,11 +166,13 @@ pub fn get_nullable_string(
 }
 
 /// Reads a string that must not be null.
+#[inline]
 pub fn get_string(buf: &mut Bytes, flexible: bool) -> Result<StrBytes, DecodeErrorKind> {
     get_nullable_string(buf, flexible)?.ok_or_else(null_error)
 }
 
 /// Reads a byte buffer (also `records`) that may be null.
+#[inline]
 pub fn get_nullable_bytes(
     buf: &mut Bytes,
     flexible: bool,
@@ -142,12 +184,14 @@ pub fn get_nullable_bytes(
 }
 
 /// Reads a byte buffer that must not be null.
+#[inline]
 pub fn get_bytes(buf: &mut Bytes, flexible: bool) -> Result<Bytes, DecodeErrorKind> {
     get_nullable_bytes(buf, flexible)?.ok_or_else(null_error)
 }
 
 /// Reads an array count that may be null, and checks that `count` elements
 /// of at least `min_size` bytes each fit in what remains.
+#[inline]
 pub fn get_nullable_array_len(
     buf: &mut Bytes,
     flexible: bool,
@@ -168,6 +212,7 @@ pub fn get_nullable_array_len(
 }
 
 /// Reads an array count that must not be null (see [`get_nullable_array_len`]).
+#[inline]
 pub fn get_array_len(
     buf: &mut Bytes,
     flexible: bool,
@@ -178,14 +223,16 @@ pub fn get_array_len(
 
 /// Reads the presence byte of a nullable struct: `-1` null, anything else
 /// present.
+#[inline]
 pub fn get_struct_present(buf: &mut Bytes) -> Result<bool, DecodeErrorKind> {
     Ok(get_i8(buf)? >= 0)
 }
 
 /// Reads the number of tagged fields; each needs at least two bytes (tag and
 /// size), so the count is checked against what remains.
+#[inline]
 pub fn get_tag_count(buf: &mut Bytes) -> Result<usize, DecodeErrorKind> {
-    let count = get_uvarint32(buf)? as usize;
+    let count = get_uvarint(buf)? as usize;
     let needed = count.saturating_mul(2);
     if needed > buf.remaining() {
         return Err(DecodeErrorKind::TooManyElements {
@@ -198,13 +245,15 @@ pub fn get_tag_count(buf: &mut Bytes) -> Result<usize, DecodeErrorKind> {
 }
 
 /// Reads one tagged field's tag and size and splits off its value.
+#[inline]
 pub fn get_tagged_field(buf: &mut Bytes) -> Result<(u32, Bytes), DecodeErrorKind> {
-    let tag = get_uvarint32(buf)?;
-    let size = get_uvarint32(buf)? as usize;
+    let tag = get_uvarint(buf)?;
+    let size = get_uvarint(buf)? as usize;
     Ok((tag, split(buf, size)?))
 }
 
 /// Checks that a known tagged field's decoder consumed its whole value.
+#[inline]
 pub fn tagged_field_done(tag: u32, declared: usize, rest: &Bytes) -> Result<(), DecodeErrorKind> {
     if rest.is_empty() {
         Ok(())
@@ -268,6 +317,13 @@ mod tests {
             get_i64(&mut Bytes::from_static(&[1, 2])),
             Err(DecodeErrorKind::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn preallocation_is_capped_in_bytes() {
+        assert_eq!(prealloc::<u8>(10), 10);
+        assert_eq!(prealloc::<u64>(1_000_000), MAX_PREALLOC_BYTES / 8);
+        assert_eq!(prealloc::<[u8; 1024]>(1_000), 64);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::RawTaggedField;
 use super::varint::put_uvarint;
 use crate::error::EncodeErrorKind;
 
+#[inline]
 fn put_len(
     buf: &mut BytesMut,
     len: usize,
@@ -20,7 +21,12 @@ fn put_len(
         return Err(EncodeErrorKind::TooLong { len, max });
     }
     if flexible {
-        put_uvarint(buf, len as u64 + 1);
+        if len < 0x7f {
+            // One-byte varint: the common case for lengths and counts.
+            buf.put_u8(len as u8 + 1);
+        } else {
+            put_uvarint(buf, len as u64 + 1);
+        }
     } else if max == i16::MAX as usize {
         buf.put_i16(len as i16);
     } else {
@@ -29,6 +35,7 @@ fn put_len(
     Ok(())
 }
 
+#[inline]
 fn put_null(buf: &mut BytesMut, flexible: bool, wide: bool) {
     if flexible {
         buf.put_u8(0);
@@ -40,6 +47,7 @@ fn put_null(buf: &mut BytesMut, flexible: bool, wide: bool) {
 }
 
 /// Writes a non-null string (classic: `int16` length; compact: varint length + 1).
+#[inline]
 pub fn put_string(buf: &mut BytesMut, s: &str, flexible: bool) -> Result<(), EncodeErrorKind> {
     put_len(buf, s.len(), flexible, i16::MAX as usize)?;
     buf.put_slice(s.as_bytes());
@@ -47,6 +55,7 @@ pub fn put_string(buf: &mut BytesMut, s: &str, flexible: bool) -> Result<(), Enc
 }
 
 /// Writes a string that may be null.
+#[inline]
 pub fn put_nullable_string(
     buf: &mut BytesMut,
     s: Option<&str>,
@@ -62,6 +71,7 @@ pub fn put_nullable_string(
 }
 
 /// Writes a non-null byte buffer (classic: `int32` length).
+#[inline]
 pub fn put_bytes(buf: &mut BytesMut, b: &[u8], flexible: bool) -> Result<(), EncodeErrorKind> {
     put_len(buf, b.len(), flexible, i32::MAX as usize)?;
     buf.put_slice(b);
@@ -69,6 +79,7 @@ pub fn put_bytes(buf: &mut BytesMut, b: &[u8], flexible: bool) -> Result<(), Enc
 }
 
 /// Writes a byte buffer that may be null.
+#[inline]
 pub fn put_nullable_bytes(
     buf: &mut BytesMut,
     b: Option<&[u8]>,
@@ -84,6 +95,7 @@ pub fn put_nullable_bytes(
 }
 
 /// Writes an array count (classic: `int32`).
+#[inline]
 pub fn put_array_len(
     buf: &mut BytesMut,
     len: usize,
@@ -93,12 +105,14 @@ pub fn put_array_len(
 }
 
 /// Writes the count of a null array.
+#[inline]
 pub fn put_null_array(buf: &mut BytesMut, flexible: bool) {
     put_null(buf, flexible, true);
 }
 
 /// Writes one tagged field whose value `write` produces. The value goes to a
 /// scratch buffer first because its size precedes it on the wire.
+#[inline]
 pub fn put_tagged_field<E>(
     buf: &mut BytesMut,
     tag: u32,
@@ -115,12 +129,16 @@ pub fn put_tagged_field<E>(
 /// Writes the preserved unknown tagged fields whose tag is below `below`
 /// (all remaining ones when `below` is `None`), advancing `next` past them, so
 /// known and unknown fields come out in tag order.
+#[inline]
 pub fn put_unknown_tagged_before(
     buf: &mut BytesMut,
     unknown: &[RawTaggedField],
     next: &mut usize,
     below: Option<u32>,
 ) {
+    if *next >= unknown.len() {
+        return;
+    }
     while let Some(field) = unknown.get(*next) {
         if below.is_some_and(|b| field.tag >= b) {
             break;
