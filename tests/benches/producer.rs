@@ -69,7 +69,11 @@ async fn run_futures(p: &Producer, topic: &str, n: usize, latencies: bool) -> Ve
 
 /// Sends `n` records with callbacks; returns per-record latencies.
 async fn run_callbacks(p: &Producer, topic: &str, n: usize, latencies: bool) -> Vec<u64> {
-    let lat = Arc::new(Mutex::new(Vec::with_capacity(if latencies { n } else { 0 })));
+    let lat = Arc::new(Mutex::new(Vec::with_capacity(if latencies {
+        n
+    } else {
+        0
+    })));
     let failed = Arc::new(AtomicU64::new(0));
     for _ in 0..n {
         let sent = Instant::now();
@@ -140,7 +144,12 @@ fn cpu_time() -> Duration {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // After the command name: state is field 0, utime 11, stime 12.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
