@@ -22,6 +22,8 @@
 //! [`GroupEvent::PollIntervalExceeded`]).
 
 mod build;
+#[cfg(test)]
+mod chaos;
 mod handlers;
 #[cfg(test)]
 mod tests;
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::TopicPartition;
-use super::assignor::{MemberSubscription, RebalanceProtocol};
+use super::assignor::{MemberSubscription, PartitionCounts, RebalanceProtocol};
 use super::config::{GroupConfig, GroupConfigError};
 use super::event::{GroupEvent, GroupFailure, LostReason, RevokeReason};
 use super::transmit::{Coordinator, Destination, GroupRequest, RequestId, Transmit};
@@ -126,6 +128,9 @@ pub struct Membership {
     member_id: String,
     generation_id: i32,
     protocol_name: Option<String>,
+    /// As leader: the group's topics and the partition counts the current
+    /// assignment was computed from.
+    leader_snapshot: Option<(BTreeSet<Arc<str>>, PartitionCounts)>,
     owned: BTreeSet<TopicPartition>,
     in_flight: BTreeMap<RequestId, InFlight>,
     next_id: u64,
@@ -157,6 +162,7 @@ impl Membership {
             member_id: String::new(),
             generation_id: -1,
             protocol_name: None,
+            leader_snapshot: None,
             owned: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             next_id: 0,
@@ -268,6 +274,34 @@ impl Membership {
         }
     }
 
+    /// The topics whose partition counts this member must watch because it
+    /// computed the current assignment as leader (all the group's topics).
+    pub fn leader_watch_topics(&self) -> Option<&BTreeSet<Arc<str>>> {
+        self.leader_snapshot.as_ref().map(|(topics, _)| topics)
+    }
+
+    /// Compares fresh partition counts with those the leader assigned from
+    /// and rejoins if a watched topic's count changed, so new partitions get
+    /// an owner. Topics missing from `counts` are not compared (metadata may
+    /// not cover them yet). Returns whether a rebalance was requested.
+    pub fn check_partition_counts(&mut self, counts: &PartitionCounts, now: Instant) -> bool {
+        let Some((topics, assigned)) = &self.leader_snapshot else {
+            return false;
+        };
+        if !matches!(self.state, State::Stable) {
+            return false;
+        }
+        let changed = topics.iter().any(|t| match counts.get(t) {
+            Some(n) => assigned.get(t) != Some(n),
+            None => false,
+        });
+        if changed {
+            self.leader_snapshot = None;
+            self.request_rejoin("partition counts changed", now);
+        }
+        changed
+    }
+
     /// Feeds back the group-level error of an OffsetCommit: membership errors
     /// mean the member was expelled or the group is rebalancing.
     pub fn handle_commit_error(&mut self, code: klamm_protocol::ErrorCode, now: Instant) {
@@ -318,9 +352,7 @@ impl Membership {
             }
         }
         let Some(coordinator) = self.coordinator.clone() else {
-            let wanted = !matches!(self.state, State::Stalled | State::Leaving)
-                || self.leave_pending.is_some();
-            if wanted
+            if self.wants_coordinator()
                 && now >= self.find_after
                 && !self.has_in_flight(|k| *k == Kind::FindCoordinator)
             {
@@ -373,15 +405,7 @@ impl Membership {
             }
             _ => {}
         }
-        let may_fetch = matches!(
-            self.state,
-            State::Stable
-                | State::Unjoined { .. }
-                | State::Joining
-                | State::Leader { .. }
-                | State::Syncing { .. }
-        );
-        if may_fetch
+        if self.may_fetch()
             && !self.fetch_pending.is_empty()
             && now >= self.fetch_after
             && !self.has_in_flight(|k| matches!(k, Kind::OffsetFetch(_)))
@@ -423,10 +447,14 @@ impl Membership {
             }
             _ => {}
         }
-        if !known && !self.has_in_flight(|k| *k == Kind::FindCoordinator) {
+        if !known
+            && self.wants_coordinator()
+            && !self.has_in_flight(|k| *k == Kind::FindCoordinator)
+        {
             at(self.find_after);
         }
         if known
+            && self.may_fetch()
             && !self.fetch_pending.is_empty()
             && !self.has_in_flight(|k| matches!(k, Kind::OffsetFetch(_)))
         {
@@ -458,6 +486,29 @@ impl Membership {
             self.coordinator_lost(now);
             self.rejoin("session timed out", now, Duration::ZERO);
         }
+    }
+
+    /// Whether the member has something to do at the coordinator: a stalled
+    /// member only to send its LeaveGroup.
+    fn wants_coordinator(&self) -> bool {
+        match self.state {
+            State::Stalled | State::Leaving => self.leave_pending.is_some(),
+            State::Closed | State::Failed => false,
+            _ => true,
+        }
+    }
+
+    /// Whether committed offsets may be fetched: while the member owns
+    /// partitions in some generation.
+    fn may_fetch(&self) -> bool {
+        matches!(
+            self.state,
+            State::Stable
+                | State::Unjoined { .. }
+                | State::Joining
+                | State::Leader { .. }
+                | State::Syncing { .. }
+        )
     }
 
     fn poll_clock_runs(&self) -> bool {
