@@ -261,3 +261,135 @@ async fn sasl_from_kafka_properties() {
     let client = Client::connect(config).await.unwrap();
     assert!(!client.metadata().brokers.is_empty());
 }
+
+/// Makes a CA and a server certificate for `localhost` / `127.0.0.1` with the
+/// `openssl` command (as the harness does): (CA PEM path, cert PEM, key PEM).
+fn make_certificates(name: &str) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+    let dir = std::env::temp_dir().join(unique_topic(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("the openssl command");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=klamm test CA",
+        ][..],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec[..],
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ][..],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        std::fs::read(dir.join("server.key")).unwrap(),
+    )
+}
+
+/// The harness offers TLS and SASL on separate listeners, so SASL_SSL runs
+/// against klamm's mock cluster: TLS first, then each mechanism over it.
+#[tokio::test]
+async fn sasl_over_tls_on_the_mock_cluster() {
+    use klamm::mock::{MockCluster, MockSasl};
+    let (ca, cert, key) = make_certificates("sasl-ssl");
+    let cluster = MockCluster::start_tls(2, &cert, &key).await.unwrap();
+    cluster.set_sasl(MockSasl {
+        mechanisms: vec![
+            "PLAIN".into(),
+            "SCRAM-SHA-256".into(),
+            "SCRAM-SHA-512".into(),
+        ],
+        users: [("alice".to_owned(), "pw".to_owned())]
+            .into_iter()
+            .collect(),
+        ..MockSasl::default()
+    });
+    for sasl in [
+        SaslConfig::plain("alice", "pw"),
+        SaslConfig::scram_sha256("alice", "pw"),
+        SaslConfig::scram_sha512("alice", "pw"),
+    ] {
+        let mechanism = sasl.mechanism();
+        let client = Client::connect(
+            ClientConfig::builder()
+                .bootstrap(cluster.bootstrap().split(','))
+                .tls(TlsConfig::new().ca_file(&ca))
+                .sasl(sasl)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        assert_eq!(client.metadata().brokers.len(), 2, "{mechanism}");
+        create_topic(&client, &format!("sasl-ssl-{}", mechanism.name()), 1).await;
+    }
+    // The same from Kafka properties.
+    let config = ClientConfig::from_pairs([
+        ("bootstrap.servers", cluster.bootstrap().as_str()),
+        ("security.protocol", "SASL_SSL"),
+        ("ssl.ca.location", ca.to_str().unwrap()),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "pw"),
+    ])
+    .unwrap();
+    Client::connect(config).await.unwrap();
+    let _ = std::fs::remove_dir_all(ca.parent().unwrap());
+}

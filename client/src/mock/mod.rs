@@ -252,6 +252,38 @@ impl MockCluster {
     /// Starts `brokers` brokers (ids 1..=n) on loopback; broker 1 is the
     /// controller and the default coordinator.
     pub async fn start(brokers: usize) -> std::io::Result<Self> {
+        Self::start_with(brokers, None).await
+    }
+
+    /// As [`MockCluster::start`], with every listener speaking TLS with this
+    /// PEM certificate chain and private key (PKCS#8 or SEC1).
+    #[cfg(feature = "tls")]
+    pub async fn start_tls(
+        brokers: usize,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> std::io::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("certificate: {e}")))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| invalid(format!("key: {e}")))?;
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls_rustcrypto::provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid(e.to_string()))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        Self::start_with(brokers, Some(acceptor)).await
+    }
+
+    async fn start_with(brokers: usize, acceptor: server::Acceptor) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
         for i in 0..brokers.max(1) {
@@ -274,7 +306,9 @@ impl MockCluster {
         }));
         let tasks = listeners
             .into_iter()
-            .map(|(id, listener)| tokio::spawn(server::serve(listener, id, state.clone())))
+            .map(|(id, listener)| {
+                tokio::spawn(server::serve(listener, id, state.clone(), acceptor.clone()))
+            })
             .collect();
         Ok(Self { state, tasks })
     }

@@ -3,8 +3,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use klamm_protocol::generated::{AnyRequest, AnyResponse};
 use klamm_protocol::{ApiKey, Decodable, Encodable, RequestHeader, ResponseHeader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use super::sasl::SaslSession;
 use super::{Fault, Shared, handlers, lock};
@@ -12,18 +12,41 @@ use super::{Fault, Shared, handlers, lock};
 /// Largest request the mock accepts.
 const MAX_REQUEST: usize = 64 << 20;
 
-pub(super) async fn serve(listener: TcpListener, broker: i32, state: Shared) {
+/// Wraps accepted sockets in TLS when the cluster was started with a certificate.
+#[cfg(feature = "tls")]
+pub(super) type Acceptor = Option<tokio_rustls::TlsAcceptor>;
+/// Without the `tls` feature the mock speaks plain TCP only.
+#[cfg(not(feature = "tls"))]
+pub(super) type Acceptor = Option<std::convert::Infallible>;
+
+pub(super) async fn serve(listener: TcpListener, broker: i32, state: Shared, acceptor: Acceptor) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, broker, state.clone()));
+        match &acceptor {
+            #[cfg(feature = "tls")]
+            Some(tls) => {
+                let tls = tls.clone();
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Ok(stream) = tls.accept(stream).await {
+                        connection(stream, broker, state).await;
+                    }
+                });
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            None => {
+                tokio::spawn(connection(stream, broker, state.clone()));
+            }
+        }
     }
 }
 
 /// Reads one request frame; `None` at end of stream or on a frame the mock refuses.
-async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Bytes> {
     let len = stream.read_i32().await.ok()?;
     let len = usize::try_from(len).ok().filter(|l| *l <= MAX_REQUEST)?;
     let mut buf = vec![0; len];
@@ -31,7 +54,10 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
     Some(Bytes::from(buf))
 }
 
-async fn connection(mut stream: TcpStream, broker: i32, state: Shared) {
+async fn connection<S>(mut stream: S, broker: i32, state: Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut sasl = SaslSession::default();
     while let Some(mut frame) = read_frame(&mut stream).await {
         let Some(head) = frame.get(..4) else { return };
