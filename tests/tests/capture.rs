@@ -45,18 +45,19 @@ fn capture_records_each_request_with_its_response_and_keeps_clients_on_the_proxy
         check_raw_file(&dir, f);
     }
 
-    // Every request has exactly one response: same connection, same
-    // correlation id, and the request's API key and version.
+    // Every response answers exactly one request: same connection, same
+    // correlation id, and the request's API key and version. (Not every
+    // request has a response: a client may close with requests in flight.)
     let mut requests = HashMap::new();
     for f in frames.iter().filter(|f| f["dir"] == "c2s") {
         let id = (f["conn"].as_i64(), f["correlation_id"].as_i64());
         assert!(requests.insert(id, f).is_none(), "duplicate request {f}");
     }
     let responses: Vec<&Value> = frames.iter().filter(|f| f["dir"] == "s2c").collect();
-    assert_eq!(responses.len(), requests.len(), "{index}");
+    assert!(responses.len() <= requests.len(), "{index}");
     for r in &responses {
         let q = requests
-            .get(&(r["conn"].as_i64(), r["correlation_id"].as_i64()))
+            .remove(&(r["conn"].as_i64(), r["correlation_id"].as_i64()))
             .unwrap_or_else(|| panic!("response without request: {r}"));
         assert_eq!(r["api_key"], q["api_key"], "{r}");
         assert_eq!(r["api_version"], q["api_version"], "{r}");
