@@ -2,10 +2,12 @@
 
 pub use klamm_protocol as protocol;
 
+pub mod admin;
 pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod metadata;
