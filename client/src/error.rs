@@ -204,6 +204,17 @@ pub enum Error {
     /// The client was shut down.
     #[error("client is closed")]
     Closed,
+    /// Fetched record data did not decode (CRC mismatch, bad codec data,
+    /// malformed record); the partition stops at `offset` until a seek.
+    #[error("corrupt records at offset {offset}{context}: {source}")]
+    Records {
+        /// Where the bad batch or record starts.
+        offset: i64,
+        /// Topic, partition and broker.
+        context: ErrorContext,
+        /// What was wrong.
+        source: Arc<klamm_protocol::records::RecordsError>,
+    },
     /// A broker's response left out an item the request asked about.
     #[error("the {api} response has no result for {item}")]
     MissingResult {

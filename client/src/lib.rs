@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod metadata;

@@ -90,6 +90,9 @@ pub fn classify(err: &Error) -> RetryAdvice {
             stale_metadata("the cluster may not have propagated it yet")
         }
         Error::Closed => fatal("the client was shut down"),
+        Error::Records { .. } => {
+            fatal("the same bytes fail the same way; the application must skip them")
+        }
         Error::MissingResult { .. } => fatal("the broker chose not to answer for the item"),
     }
 }

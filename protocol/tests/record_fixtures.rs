@@ -311,3 +311,20 @@ fn truncated_fixture_reports_incomplete_after_whole_batches() {
     assert!(r.next().unwrap().unwrap_err().is_incomplete());
     assert!(r.next().is_none());
 }
+
+#[test]
+fn librdkafka_magic0_lz4_has_the_broken_header_checksum_we_repair() {
+    use klamm_protocol::compression::decompress;
+    let bs = batches("librdkafka-v0-lz4");
+    let Batch::Legacy(wrapper) = &bs[0] else {
+        panic!("not legacy")
+    };
+    let value = wrapper.value().unwrap();
+    // A conforming LZ4 frame decoder rejects the pre-0.10 header checksum...
+    assert!(decompress(Compression::Lz4, value, 1 << 20).is_err());
+    // ...and the legacy path repairs it.
+    assert_eq!(
+        bs[0].records(1 << 20).unwrap().count(),
+        legacy_expected().len()
+    );
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use klamm::group::{
-    Assignor, CooperativeStickyAssignor, GroupConfig, GroupDriver, GroupEvent, RangeAssignor,
-    RevokeReason, TopicPartition,
+    Assignor, CommittedOffset, CooperativeStickyAssignor, GroupConfig, GroupDriver, GroupEvent,
+    Offsets, Position, RangeAssignor, RevokeReason, TopicPartition,
 };
 use klamm::protocol::generated::CreateTopicsRequest;
 use klamm::protocol::generated::create_topics::request::CreatableTopic;
@@ -210,4 +210,107 @@ async fn cooperative_members_only_move_the_partitions_that_change_owner() {
 
     b.driver.close().await;
     a.driver.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_by_one_member_are_fetched_by_the_next() {
+    let admin = client().await;
+    let topic = unique_topic("group-commit");
+    create_topic(&admin, &topic, 3).await;
+    let group = unique_topic("group-commit-g");
+    let assignors: Vec<Arc<dyn Assignor>> = vec![Arc::new(RangeAssignor)];
+    let tp = |p| TopicPartition::new(topic.as_str(), p);
+
+    let mut a = Member::new(
+        GroupDriver::spawn(
+            client().await,
+            group_config(&group, assignors.clone()),
+            [topic.as_str()],
+        )
+        .unwrap(),
+    );
+    let mut fetched = Vec::new();
+    // Wait for the assignment and for the committed offsets (none yet).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while a.owned.len() < 3 || fetched.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no assignment: {:?}",
+            a.owned
+        );
+        match tokio::time::timeout(Duration::from_secs(1), a.driver.next_event()).await {
+            Ok(Some(GroupEvent::CommittedOffsets { offsets, failed })) => {
+                assert!(failed.is_empty(), "{failed:?}");
+                fetched.extend(offsets);
+            }
+            Ok(Some(event)) => a.apply(event),
+            _ => {}
+        }
+    }
+    assert!(
+        fetched.iter().all(|c| c.offset.is_none()),
+        "fresh group has no commits: {fetched:?}"
+    );
+
+    // The application was handed records up to offset 4 of partition 0 and
+    // up to 6 of partition 2: only that is committed.
+    let mut offsets = Offsets::new();
+    offsets.assign(&a.owned.iter().cloned().collect::<Vec<_>>());
+    offsets.mark_handed(
+        &tp(0),
+        Position {
+            offset: 5,
+            leader_epoch: None,
+        },
+    );
+    offsets.mark_handed(
+        &tp(2),
+        Position {
+            offset: 7,
+            leader_epoch: None,
+        },
+    );
+    let generation = a.driver.generation().expect("joined");
+    let pending = offsets
+        .build_commit(&group, &generation, None)
+        .expect("something to commit");
+    let response = a
+        .driver
+        .commit(pending.request.clone())
+        .await
+        .expect("OffsetCommit");
+    let outcome = offsets.handle_commit_response(&pending, &response);
+    assert_eq!(outcome.committed, vec![tp(0), tp(2)], "{outcome:?}");
+    assert!(offsets.build_commit(&group, &generation, None).is_none());
+    a.driver.close().await;
+
+    // The next member of the group starts from the committed positions.
+    let mut b = Member::new(
+        GroupDriver::spawn(
+            client().await,
+            group_config(&group, assignors),
+            [topic.as_str()],
+        )
+        .unwrap(),
+    );
+    let mut fetched: Vec<CommittedOffset> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fetched.len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no committed offsets: {fetched:?}"
+        );
+        match tokio::time::timeout(Duration::from_secs(1), b.driver.next_event()).await {
+            Ok(Some(GroupEvent::CommittedOffsets { offsets, failed })) => {
+                assert!(failed.is_empty(), "{failed:?}");
+                fetched.extend(offsets);
+            }
+            Ok(Some(event)) => b.apply(event),
+            _ => {}
+        }
+    }
+    fetched.sort_by(|x, y| x.partition.cmp(&y.partition));
+    let got: Vec<Option<i64>> = fetched.iter().map(|c| c.offset).collect();
+    assert_eq!(got, vec![Some(5), None, Some(7)]);
+    b.driver.close().await;
 }

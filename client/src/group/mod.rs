@@ -19,7 +19,7 @@ pub use config::{GroupConfig, GroupConfigError};
 pub use driver::GroupDriver;
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
-pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position};
+pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position, commit_group_error};
 pub use topic_partition::TopicPartition;
 pub use transmit::{
     Coordinator, Destination, FitVersion, GroupRequest, GroupResponse, RequestId, Transmit,

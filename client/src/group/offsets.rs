@@ -85,6 +85,17 @@ fn is_group_error(code: ErrorCode) -> bool {
     )
 }
 
+/// The first membership error among a commit response's partitions, for
+/// [`Membership::handle_commit_error`](super::Membership::handle_commit_error).
+pub fn commit_group_error(response: &OffsetCommitResponse) -> Option<ErrorCode> {
+    response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| ErrorCode::from_code(p.error_code))
+        .find(|code| is_group_error(*code))
+}
+
 impl Offsets {
     /// Empty bookkeeping.
     pub fn new() -> Self {
@@ -363,6 +374,13 @@ mod tests {
             vec![(tp("a", 2), ErrorCode::OffsetMetadataTooLarge)]
         );
         assert_eq!(out.group_error, Some(ErrorCode::IllegalGeneration));
+        assert_eq!(
+            commit_group_error(&response(&[
+                ("a", 0, ErrorCode::None),
+                ("a", 3, ErrorCode::IllegalGeneration)
+            ])),
+            Some(ErrorCode::IllegalGeneration)
+        );
         assert_eq!(
             out.retriable,
             vec![

@@ -206,6 +206,7 @@ impl Membership {
                 sent: false,
             };
         } else {
+            self.leader_snapshot = None;
             self.state = State::Syncing {
                 assignments: Vec::new(),
                 sent: false,
@@ -234,6 +235,15 @@ impl Membership {
         let members = members.clone();
         match self.leader_assign(&members, &counts) {
             Ok(assignments) => {
+                let topics: BTreeSet<Arc<str>> = members
+                    .iter()
+                    .flat_map(|m| m.topics.iter().cloned())
+                    .collect();
+                let counts = counts
+                    .into_iter()
+                    .filter(|(t, _)| topics.contains(t))
+                    .collect();
+                self.leader_snapshot = Some((topics, counts));
                 self.state = State::Syncing {
                     assignments,
                     sent: false,

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::TopicPartition;
-use super::assignor::{MemberSubscription, RebalanceProtocol};
+use super::assignor::{MemberSubscription, PartitionCounts, RebalanceProtocol};
 use super::config::{GroupConfig, GroupConfigError};
 use super::event::{GroupEvent, GroupFailure, LostReason, RevokeReason};
 use super::transmit::{Coordinator, Destination, GroupRequest, RequestId, Transmit};
@@ -128,6 +128,9 @@ pub struct Membership {
     member_id: String,
     generation_id: i32,
     protocol_name: Option<String>,
+    /// As leader: the group's topics and the partition counts the current
+    /// assignment was computed from.
+    leader_snapshot: Option<(BTreeSet<Arc<str>>, PartitionCounts)>,
     owned: BTreeSet<TopicPartition>,
     in_flight: BTreeMap<RequestId, InFlight>,
     next_id: u64,
@@ -159,6 +162,7 @@ impl Membership {
             member_id: String::new(),
             generation_id: -1,
             protocol_name: None,
+            leader_snapshot: None,
             owned: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             next_id: 0,
@@ -268,6 +272,34 @@ impl Membership {
         } else if let State::Unjoined { .. } = self.state {
             self.rejoin_reason = reason.to_owned();
         }
+    }
+
+    /// The topics whose partition counts this member must watch because it
+    /// computed the current assignment as leader (all the group's topics).
+    pub fn leader_watch_topics(&self) -> Option<&BTreeSet<Arc<str>>> {
+        self.leader_snapshot.as_ref().map(|(topics, _)| topics)
+    }
+
+    /// Compares fresh partition counts with those the leader assigned from
+    /// and rejoins if a watched topic's count changed, so new partitions get
+    /// an owner. Topics missing from `counts` are not compared (metadata may
+    /// not cover them yet). Returns whether a rebalance was requested.
+    pub fn check_partition_counts(&mut self, counts: &PartitionCounts, now: Instant) -> bool {
+        let Some((topics, assigned)) = &self.leader_snapshot else {
+            return false;
+        };
+        if !matches!(self.state, State::Stable) {
+            return false;
+        }
+        let changed = topics.iter().any(|t| match counts.get(t) {
+            Some(n) => assigned.get(t) != Some(n),
+            None => false,
+        });
+        if changed {
+            self.leader_snapshot = None;
+            self.request_rejoin("partition counts changed", now);
+        }
+        changed
     }
 
     /// Feeds back the group-level error of an OffsetCommit: membership errors

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use klamm_protocol::generated::join_group::response::JoinGroupResponseMember;
 use klamm_protocol::generated::metadata::response::{
     MetadataResponsePartition, MetadataResponseTopic,
@@ -1060,8 +1059,57 @@ fn bad_config_is_rejected() {
 }
 
 #[test]
-fn unused_bytes_import_guard() {
-    // encode_assignment output is what the coordinator relays verbatim.
-    let b: Bytes = encode_assignment(&[tp(0)], None).unwrap();
-    assert_eq!(decode_assignment(b).unwrap().0, vec![tp(0)]);
+fn leader_rejoins_when_a_watched_topic_gains_partitions() {
+    let mut t = Test::new(eager());
+    t.find(1);
+    let (req, _) = t.join();
+    t.respond(
+        &req,
+        GroupResponse::JoinGroup(
+            JoinGroupResponse::default()
+                .with_generation_id(1)
+                .with_protocol_name(Some("roundrobin".into()))
+                .with_leader("m1".into())
+                .with_member_id("m1".into())
+                .with_members(vec![member("m1", &[], -1)]),
+        ),
+    );
+    let meta = t.request();
+    t.respond(&meta, metadata(4));
+    let sync = t.request();
+    t.respond(&sync, sync_ok(&[tp(0), tp(1), tp(2), tp(3)]));
+    t.events();
+    let watched: Vec<&str> =
+        t.m.leader_watch_topics()
+            .unwrap()
+            .iter()
+            .map(|s| &**s)
+            .collect();
+    assert_eq!(watched, ["t"]);
+    let counts = |n: i32| -> crate::group::PartitionCounts { [(Arc::from("t"), n)].into() };
+    assert!(!t.m.check_partition_counts(&counts(4), t.now));
+    assert!(
+        !t.m.check_partition_counts(&Default::default(), t.now),
+        "unknown topics are not compared"
+    );
+    assert_eq!(t.m.state(), MemberState::Stable);
+    assert!(t.m.check_partition_counts(&counts(6), t.now));
+    assert!(matches!(
+        t.events()[0],
+        GroupEvent::Revoked {
+            reason: RevokeReason::Rebalance,
+            ..
+        }
+    ));
+    t.join();
+}
+
+#[test]
+fn followers_do_not_watch_partition_counts() {
+    let mut t = Test::new(eager());
+    t.join_as_follower(&[tp(0)], 5);
+    assert!(t.m.leader_watch_topics().is_none());
+    let counts: crate::group::PartitionCounts = [(Arc::from("t"), 9)].into();
+    assert!(!t.m.check_partition_counts(&counts, t.now));
+    assert_eq!(t.m.state(), MemberState::Stable);
 }

@@ -1,0 +1,631 @@
+//! [`Consumer`]: assignment, receiving, seeking, pausing, lag and commits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::commit::{CommitEntry, CommitIdentity, Committed, commit, fetch_committed};
+use super::config::ConsumerConfig;
+use super::message::Message;
+use super::shared::{Chunk, Fetched, Shared};
+use super::state::StartOffset;
+use super::supervisor;
+use crate::client::Client;
+use crate::config::{ClientConfig, Properties};
+use crate::error::Error;
+use crate::group::TopicPartition;
+
+/// A Kafka consumer.
+///
+/// Manual assignment: [`Consumer::assign`] names the partitions and where
+/// each starts; no group membership is involved. With a `group.id`,
+/// offsets can be committed ([`Consumer::commit`]) as a "simple consumer"
+/// (generation -1), and `enable.auto.commit` commits every
+/// `auto.commit.interval.ms` from the receive calls and on
+/// [`Consumer::close`].
+///
+/// Committed offsets only ever cover messages already handed to the
+/// application (at-least-once).
+///
+/// Dropping the consumer stops its tasks without blocking; call
+/// [`Consumer::close`] to commit first.
+#[derive(Debug)]
+pub struct Consumer {
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Fetched>,
+    /// The chunk being handed out, drained without locking.
+    current: Option<Chunk>,
+    /// An error held back because a batch call already had messages.
+    held_error: Option<Error>,
+    committer: Option<mpsc::UnboundedSender<CommitJob>>,
+    next_auto_commit: Option<Instant>,
+}
+
+/// A commit queued to the committer task; commits run in call order.
+#[derive(Debug)]
+struct CommitJob {
+    entries: Vec<CommitEntry>,
+    done: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+/// A commit started by [`Consumer::commit_async`]. Await it for the
+/// result, or drop it: the commit still happens.
+#[derive(Debug)]
+pub struct PendingCommit(Option<oneshot::Receiver<Result<(), Error>>>);
+
+impl Future for PendingCommit {
+    type Output = Result<(), Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => std::task::Poll::Ready(Ok(())),
+            Some(rx) => std::pin::Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(Error::Closed))),
+        }
+    }
+}
+
+impl Consumer {
+    /// Connects with `client` settings and `config`.
+    pub async fn new(client: ClientConfig, config: ConsumerConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let client = Client::connect(client).await?;
+        Ok(Self::with_client(client, config))
+    }
+
+    /// Builds client and consumer settings from Kafka property names and
+    /// connects; any property neither layer knows is an error naming it.
+    pub async fn from_properties(mut props: Properties) -> Result<Self, Error> {
+        let client = ClientConfig::from_properties(&mut props)?;
+        let config = ConsumerConfig::from_properties(&mut props)?;
+        props.finish()?;
+        Self::new(client, config).await
+    }
+
+    /// Builds from `(property, value)` pairs (see [`Self::from_properties`]).
+    pub async fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, Error>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_properties(pairs.into_iter().collect()).await
+    }
+
+    /// A consumer on an existing client (sharing its connections).
+    pub fn with_client(client: Client, config: ConsumerConfig) -> Self {
+        let config = Arc::new(config);
+        let (shared, rx) = Shared::new(client.clone(), config.clone());
+        tokio::spawn(supervisor::run(shared.clone()));
+        let committer = config.group_id.clone().map(|group| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_committer(
+                client,
+                CommitIdentity::simple(group),
+                config.retry_backoff,
+                rx,
+            ));
+            tx
+        });
+        let next_auto_commit = (config.enable_auto_commit && committer.is_some())
+            .then(|| Instant::now() + config.auto_commit_interval);
+        Self {
+            shared,
+            rx,
+            current: None,
+            held_error: None,
+            committer,
+            next_auto_commit,
+        }
+    }
+
+    /// The client underneath.
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The consumer's settings.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
+    /// Replaces the assignment: these partitions, each starting where
+    /// given. Partitions no longer assigned stop at once and their
+    /// buffered messages are dropped.
+    pub async fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = (TopicPartition, StartOffset)>,
+    ) -> Result<(), Error> {
+        let partitions: Vec<(TopicPartition, StartOffset)> = partitions.into_iter().collect();
+        let topics: Vec<String> = partitions
+            .iter()
+            .map(|(tp, _)| tp.topic.to_string())
+            .collect();
+        self.shared.client.add_topics(topics).await?;
+        self.sync_current();
+        self.current = None;
+        self.shared.lock().assign(partitions);
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Adds partitions to the assignment (librdkafka's incremental assign);
+    /// a partition already assigned moves to the given start.
+    pub async fn incremental_assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = (TopicPartition, StartOffset)>,
+    ) -> Result<(), Error> {
+        let partitions: Vec<(TopicPartition, StartOffset)> = partitions.into_iter().collect();
+        let topics: Vec<String> = partitions
+            .iter()
+            .map(|(tp, _)| tp.topic.to_string())
+            .collect();
+        self.shared.client.add_topics(topics).await?;
+        for (tp, _) in &partitions {
+            self.drop_current_of(tp);
+        }
+        self.shared.lock().add(partitions);
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Removes partitions from the assignment; returns the positions they
+    /// had (what the application consumed), e.g. to commit them.
+    pub fn incremental_unassign(&mut self, tps: &[TopicPartition]) -> Vec<(TopicPartition, i64)> {
+        for tp in tps {
+            self.drop_current_of(tp);
+        }
+        let removed = self.shared.lock().remove(tps);
+        self.shared.wake();
+        removed
+            .into_iter()
+            .map(|(tp, offset, _)| (tp, offset))
+            .collect()
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.shared.lock().cursors.keys().cloned().collect()
+    }
+
+    /// The next message. Waits until one arrives; errors are per partition
+    /// (the partition stops, the others go on) unless the consumer closed.
+    ///
+    /// Cancel-safe: dropping the future loses no message.
+    pub async fn recv(&mut self) -> Result<Message, Error> {
+        loop {
+            if let Some(e) = self.held_error.take() {
+                return Err(e);
+            }
+            self.maybe_auto_commit();
+            if let Some(m) = self.next_buffered() {
+                return Ok(m);
+            }
+            let item = self.rx.recv().await.ok_or(Error::Closed)?;
+            if let Some(e) = self.accept(item) {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Up to `max` messages (at most `max.poll.records`): returns as soon as
+    /// at least one is there and nothing more is buffered, or when
+    /// `timeout` passes (possibly with none).
+    pub async fn recv_batch(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Message>, Error> {
+        let max = max.min(self.shared.config.max_poll_records).max(1);
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(max.min(1024));
+        while out.len() < max {
+            if let Some(e) = self.held_error.take() {
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.held_error = Some(e);
+                break;
+            }
+            self.maybe_auto_commit();
+            if let Some(m) = self.next_buffered() {
+                out.push(m);
+                continue;
+            }
+            // Drain what is already queued without waiting.
+            let item = match self.rx.try_recv() {
+                Ok(item) => item,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(Error::Closed),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if !out.is_empty() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                        Err(_) => break,
+                        Ok(None) => return Err(Error::Closed),
+                        Ok(Some(item)) => item,
+                    }
+                }
+            };
+            if let Some(e) = self.accept(item) {
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.held_error = Some(e);
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The messages as a [`Stream`]; it ends only if the consumer closes.
+    pub fn stream(&mut self) -> impl Stream<Item = Result<Message, Error>> + '_ {
+        futures_util::stream::unfold(self, |c| async move {
+            match c.recv().await {
+                Err(Error::Closed) => None,
+                r => Some((r, c)),
+            }
+        })
+    }
+
+    /// Moves a partition to `offset`: the next message handed out is the
+    /// first at or after it. Buffered messages of the partition are dropped.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), Error> {
+        self.seek_to(tp, StartOffset::At(offset))
+    }
+
+    /// Moves a partition to any [`StartOffset`] (resolved in the background).
+    pub fn seek_to(&mut self, tp: &TopicPartition, start: StartOffset) -> Result<(), Error> {
+        self.drop_current_of(tp);
+        if !self.shared.lock().seek(tp, start) {
+            return Err(not_assigned(tp));
+        }
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Moves partitions to the start of their logs.
+    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<(), Error> {
+        tps.iter()
+            .try_for_each(|tp| self.seek_to(tp, StartOffset::Beginning))
+    }
+
+    /// Moves partitions to the end of their logs.
+    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<(), Error> {
+        tps.iter()
+            .try_for_each(|tp| self.seek_to(tp, StartOffset::End))
+    }
+
+    /// The offset of the next message this partition hands out. Waits
+    /// (up to `request.timeout.ms`) while a start is still being resolved.
+    pub async fn position(&mut self, tp: &TopicPartition) -> Result<i64, Error> {
+        self.sync_current();
+        let deadline = Instant::now() + self.shared.client.config().request_timeout();
+        let mut changes = self.shared.subscribe();
+        loop {
+            changes.borrow_and_update();
+            {
+                let state = self.shared.lock();
+                let c = state.cursors.get(tp).ok_or_else(|| not_assigned(tp))?;
+                if let Some(p) = c.position {
+                    return Ok(p);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::MetadataMissing {
+                    what: format!("resolved position for {tp} within request.timeout.ms"),
+                });
+            }
+            let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
+        }
+    }
+
+    /// Stops fetching partitions; their buffered messages are dropped and
+    /// fetching resumes from the position on [`Self::resume`].
+    pub fn pause(&mut self, tps: &[TopicPartition]) -> Result<(), Error> {
+        for tp in tps {
+            self.drop_current_of(tp);
+            if !self.shared.lock().pause(tp) {
+                return Err(not_assigned(tp));
+            }
+        }
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// Resumes paused partitions.
+    pub fn resume(&mut self, tps: &[TopicPartition]) -> Result<(), Error> {
+        for tp in tps {
+            if !self.shared.lock().resume(tp) {
+                return Err(not_assigned(tp));
+            }
+        }
+        self.shared.wake();
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        let state = self.shared.lock();
+        state
+            .cursors
+            .iter()
+            .filter(|(_, c)| c.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// Messages between the position and the high watermark of the last
+    /// fetch response; `None` before the first response or while the
+    /// position is unresolved.
+    pub fn lag(&mut self, tp: &TopicPartition) -> Option<i64> {
+        self.sync_current();
+        self.shared.lock().cursors.get(tp)?.lag()
+    }
+
+    /// The high watermark from the last fetch response (-1 before one).
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        Some(self.shared.lock().cursors.get(tp)?.high_watermark)
+    }
+
+    /// Commits the position of every assigned partition (what was handed
+    /// to the application) and waits for the broker.
+    pub async fn commit(&mut self) -> Result<(), Error> {
+        self.commit_async().await
+    }
+
+    /// Starts committing every position; commits run in call order.
+    pub fn commit_async(&mut self) -> PendingCommit {
+        let entries = self.positions();
+        self.queue_commit(entries)
+    }
+
+    /// Commits explicit offsets (the next offset to consume, per partition).
+    pub async fn commit_offsets(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, i64)>,
+    ) -> Result<(), Error> {
+        let entries = offsets
+            .into_iter()
+            .map(|(tp, offset)| CommitEntry {
+                tp,
+                offset,
+                leader_epoch: None,
+            })
+            .collect();
+        self.queue_commit(entries).await
+    }
+
+    /// The group's committed offsets for `tps` (`None`: never committed).
+    pub async fn committed(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<Committed>>, Error> {
+        let group = self
+            .shared
+            .config
+            .group_id
+            .as_deref()
+            .ok_or_else(no_group)?;
+        fetch_committed(
+            &self.shared.client,
+            group,
+            tps,
+            self.shared.config.retry_backoff,
+        )
+        .await
+    }
+
+    /// Commits (when auto-commit is on) and stops every task.
+    pub async fn close(mut self) -> Result<(), Error> {
+        let result = if self.next_auto_commit.is_some() {
+            self.commit().await
+        } else {
+            Ok(())
+        };
+        self.shutdown();
+        result
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake();
+        self.committer = None;
+    }
+
+    /// The next message of the current chunk, if any; a drained chunk
+    /// moves the partition's position and frees its budget.
+    fn next_buffered(&mut self) -> Option<Message> {
+        let chunk = self.current.as_mut()?;
+        if let Some(m) = chunk.messages.next() {
+            chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
+            return Some(m);
+        }
+        if let Some(mut chunk) = self.current.take() {
+            let epoch = chunk.consumed.and_then(|(_, e)| e);
+            chunk.consumed = Some((chunk.next_offset, epoch));
+            self.finish(chunk);
+        }
+        None
+    }
+
+    /// Takes an item from a fetch task: a current chunk becomes the one
+    /// handed out; a stale one is dropped. Returns an error to surface.
+    fn accept(&mut self, item: Fetched) -> Option<Error> {
+        match item {
+            Fetched::Chunk(chunk) => {
+                let current = {
+                    let state = self.shared.lock();
+                    state
+                        .cursors
+                        .get(&chunk.tp)
+                        .is_some_and(|c| c.version == chunk.version && !c.paused)
+                };
+                if current {
+                    self.current = Some(chunk);
+                } else {
+                    self.release(chunk.bytes);
+                }
+                None
+            }
+            Fetched::Error { tp, version, error } => {
+                let state = self.shared.lock();
+                state
+                    .cursors
+                    .get(&tp)
+                    .is_some_and(|c| c.version == version)
+                    .then_some(error)
+            }
+        }
+    }
+
+    /// Writes the current chunk's progress to its cursor.
+    fn sync_current(&mut self) {
+        let Some(chunk) = self.current.as_ref() else {
+            return;
+        };
+        if let Some((offset, epoch)) = chunk.consumed {
+            let mut state = self.shared.lock();
+            if let Some(c) = state.cursors.get_mut(&chunk.tp) {
+                if c.version == chunk.version {
+                    c.position = Some(offset);
+                    c.position_epoch = epoch.or(c.position_epoch);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, chunk: Chunk) {
+        if let Some((offset, epoch)) = chunk.consumed {
+            let mut state = self.shared.lock();
+            if let Some(c) = state.cursors.get_mut(&chunk.tp) {
+                if c.version == chunk.version {
+                    c.position = Some(offset);
+                    c.position_epoch = epoch.or(c.position_epoch);
+                }
+            }
+        }
+        self.release(chunk.bytes);
+    }
+
+    fn release(&self, bytes: usize) {
+        let was_full = {
+            let mut state = self.shared.lock();
+            let was_full = !state.has_budget();
+            state.buffered_bytes = state.buffered_bytes.saturating_sub(bytes);
+            was_full && state.has_budget()
+        };
+        if was_full {
+            self.shared.wake();
+        }
+    }
+
+    /// Drops the chunk being handed out if it belongs to `tp` (before a
+    /// seek or pause), keeping the progress made so far.
+    fn drop_current_of(&mut self, tp: &TopicPartition) {
+        if self.current.as_ref().is_some_and(|c| &c.tp == tp) {
+            self.sync_current();
+            if let Some(chunk) = self.current.take() {
+                self.release(chunk.bytes);
+            }
+        }
+    }
+
+    /// Every assigned partition's position, for a commit.
+    fn positions(&mut self) -> Vec<CommitEntry> {
+        self.sync_current();
+        let state = self.shared.lock();
+        state
+            .cursors
+            .iter()
+            .filter_map(|(tp, c)| {
+                Some(CommitEntry {
+                    tp: tp.clone(),
+                    offset: c.position?,
+                    leader_epoch: c.position_epoch,
+                })
+            })
+            .collect()
+    }
+
+    fn queue_commit(&mut self, entries: Vec<CommitEntry>) -> PendingCommit {
+        let (tx, rx) = oneshot::channel();
+        match &self.committer {
+            None => {
+                let _ = tx.send(Err(no_group()));
+            }
+            Some(committer) => {
+                let job = CommitJob {
+                    entries,
+                    done: Some(tx),
+                };
+                if let Err(mpsc::error::SendError(job)) = committer.send(job) {
+                    if let Some(done) = job.done {
+                        let _ = done.send(Err(Error::Closed));
+                    }
+                }
+            }
+        }
+        PendingCommit(Some(rx))
+    }
+
+    fn maybe_auto_commit(&mut self) {
+        let Some(at) = self.next_auto_commit else {
+            return;
+        };
+        let now = Instant::now();
+        if now < at {
+            return;
+        }
+        self.next_auto_commit = Some(now + self.shared.config.auto_commit_interval);
+        let entries = self.positions();
+        if let Some(committer) = &self.committer {
+            let _ = committer.send(CommitJob {
+                entries,
+                done: None,
+            });
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Runs queued commits one at a time, in order.
+async fn run_committer(
+    client: Client,
+    who: CommitIdentity,
+    retry_backoff: Duration,
+    mut rx: mpsc::UnboundedReceiver<CommitJob>,
+) {
+    while let Some(job) = rx.recv().await {
+        let result = commit(&client, &who, &job.entries, retry_backoff).await;
+        if let Err(e) = &result {
+            tracing::warn!(group = who.group_id, error = %e, "commit failed");
+        }
+        if let Some(done) = job.done {
+            let _ = done.send(result);
+        }
+    }
+}
+
+fn not_assigned(tp: &TopicPartition) -> Error {
+    Error::config(
+        "assignment",
+        format!("partition {tp} is not assigned to this consumer"),
+    )
+}
+
+fn no_group() -> Error {
+    Error::config("group.id", "committing offsets needs a group.id")
+}

@@ -1,0 +1,36 @@
+//! The consumer: fetch tasks per partition leader feeding one [`Consumer`].
+//!
+//! ```text
+//!                 assign / seek / pause / commit
+//!  application ◀──────────────▶ Consumer ──── OffsetCommit (committer task, in order)
+//!      ▲ recv / recv_batch / stream  │ lock per chunk, never per message
+//!      │                             ▼
+//!   Chunk (messages of one      FetchState: cursor per partition, budget
+//!   partition, one response)    ▲        ▲
+//!      ▲                        │        │ leaders, ListOffsets, OffsetFetch
+//!      └──── fetch task (one per leader, own Fetch connection)   supervisor task
+//! ```
+//!
+//! - Prefetch: fetch tasks keep fetching while the buffered bytes are under
+//!   `queued.max.messages.kbytes`; the consumer frees budget as it drains.
+//! - Every seek, pause and offset reset bumps the cursor's version; data
+//!   fetched for an older version is dropped, never handed out.
+//! - Positions move only as messages are handed out, so commits are
+//!   at-least-once.
+
+mod api;
+mod commit;
+mod config;
+mod decode;
+mod fetcher;
+mod list_offsets;
+mod message;
+mod shared;
+mod state;
+mod supervisor;
+
+pub use api::{Consumer, PendingCommit};
+pub use commit::Committed;
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use message::Message;
+pub use state::StartOffset;

@@ -1,0 +1,94 @@
+//! What the consumer, its supervisor and its fetch tasks share, and the
+//! items fetch tasks hand to the consumer.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, watch};
+
+use super::config::ConsumerConfig;
+use super::message::Message;
+use super::state::FetchState;
+use crate::client::Client;
+use crate::error::Error;
+use crate::group::TopicPartition;
+
+/// Shared by the consumer and its tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    pub(crate) config: Arc<ConsumerConfig>,
+    state: Mutex<FetchState>,
+    /// Bumped on every change a task may wait for (seek, resume, budget
+    /// freed, assignment, close).
+    changes: watch::Sender<u64>,
+    /// Fetched data and per-partition errors, in fetch order.
+    pub(crate) tx: mpsc::UnboundedSender<Fetched>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        client: Client,
+        config: Arc<ConsumerConfig>,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Fetched>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (changes, _) = watch::channel(0);
+        let state = Mutex::new(FetchState::new(config.queued_max_bytes));
+        (
+            Arc::new(Self {
+                client,
+                config,
+                state,
+                changes,
+                tx,
+            }),
+            rx,
+        )
+    }
+
+    /// Locks the state. A panic elsewhere while it was held leaves plain
+    /// data behind, so a poisoned lock is still used.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, FetchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes every task waiting for a change.
+    pub(crate) fn wake(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver for [`Self::wake`].
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+/// An item from a fetch task to the consumer.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// Messages of one partition from one response.
+    Chunk(Chunk),
+    /// The partition stopped on an error the application must see (a
+    /// corrupt batch, OFFSET_OUT_OF_RANGE with no reset, a start that could
+    /// not be resolved); a seek restarts it.
+    Error {
+        tp: TopicPartition,
+        version: u64,
+        error: Error,
+    },
+}
+
+/// Messages of one partition, drained by the consumer without locking.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub(crate) tp: TopicPartition,
+    /// The cursor version the fetch was made for.
+    pub(crate) version: u64,
+    pub(crate) messages: std::vec::IntoIter<Message>,
+    /// Where the partition's position goes once the chunk is drained
+    /// (past trailing control records or aborted data).
+    pub(crate) next_offset: i64,
+    /// Bytes counted against the buffer budget.
+    pub(crate) bytes: usize,
+    /// Position after the last message handed out, with its leader epoch.
+    pub(crate) consumed: Option<(i64, Option<i32>)>,
+}
