@@ -717,9 +717,12 @@ impl<'a> SchemaGen<'a> {
         if !uses_version(&body) {
             body.insert_str(0, "let _ = version;\n");
         }
+        // Nested structs are decoded in one place each, usually in a loop:
+        // inlining lets the element be built in place.
+        let inline = if top { "" } else { "#[inline]\n" };
         let _ = writeln!(
             out,
-            "impl Decodable for {name} {{\nfn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{\n{body}}}\n}}\n"
+            "impl Decodable for {name} {{\n{inline}fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {{\n{body}}}\n}}\n"
         );
         Ok(())
     }

@@ -25,9 +25,8 @@ With --out DIR every Kafka frame is recorded:
       hex            payload as hex when size <= 65536, else null
   DIR/NNNNNN-c2s-kKK-vVV-cidC.bin  the raw payloads.
 Responses carry no API key on the wire; the proxy pairs them with requests by
-correlation id per connection. SASL v0 handshakes send raw tokens that are not
-Kafka headers: those frames show api_key null or nonsense, by design of the
-protocol.
+correlation id per connection. SASL after a SaslHandshake v0 sends raw tokens
+that are not Kafka headers: such frames show api_key null or nonsense.
 
 Clients learn broker addresses from Metadata: to keep them on the proxy, start
 the broker with its advertised listener set to the proxy's address (the
@@ -156,12 +155,8 @@ class Connection:
             if len(buf) < 4 + size:
                 break
             frame, payload, buf = buf[: 4 + size], buf[4 : 4 + size], buf[4 + size :]
-            raw = self.gate.raw_tokens
             if self.recorder is not None:
-                if raw:
-                    self.recorder.record(self.conn_id, "c2s", payload, None, None, None, None)
-                else:
-                    self.on_frame(payload, "c2s")
+                self.on_frame(payload, "c2s")
             action, reply = self.gate.feed(payload)
             if action == "forward":
                 broker_writer.write(frame)
@@ -169,10 +164,7 @@ class Connection:
             if action in ("reply", "reply_close"):
                 client_writer.write(struct.pack(">i", len(reply)) + reply)
                 if self.recorder is not None:
-                    if raw:
-                        self.recorder.record(self.conn_id, "s2c", reply, None, None, None, None)
-                    else:
-                        self.on_frame(reply, "s2c")
+                    self.on_frame(reply, "s2c")
             if action != "reply":
                 return None
         return buf

@@ -11,8 +11,9 @@ frames and:
   - closes the connection on anything else, as Apache Kafka does.
 After a successful authentication it steps aside and the proxy relays bytes.
 A failed authentication gets SASL_AUTHENTICATION_FAILED (58), then the
-connection is closed. SaslHandshake v0 (raw SASL tokens without Kafka
-headers afterwards) is supported too.
+connection is closed. Only SaslHandshake v1 is answered: v0 (raw SASL
+tokens without Kafka headers afterwards) predates Kafka 1.0 and gets the
+connection closed.
 
 Credentials come from --sasl-user NAME:PASSWORD; SCRAM credentials are
 derived at start (random salt, 4096 iterations), as the broker would store
@@ -279,17 +280,14 @@ class Gate:
     def __init__(self, users: Users):
         self.users = users
         self.session = None
-        self.raw_tokens = False  # SaslHandshake v0: tokens without headers
         self.authenticated = False
 
     def feed(self, payload: bytes):
         try:
-            if self.raw_tokens:
-                return self._raw_token(payload)
             api_key, version, cid, pos = parse_request(payload)
             if api_key == API_VERSIONS:
                 return "forward", None
-            if api_key == SASL_HANDSHAKE and version in (0, 1) and self.session is None:
+            if api_key == SASL_HANDSHAKE and version == 1 and self.session is None:
                 return self._handshake(payload, pos, version, cid)
             if api_key == SASL_AUTHENTICATE and version in (0, 1, 2) and self.session is not None:
                 return self._authenticate(payload, pos, version, cid)
@@ -305,7 +303,6 @@ class Gate:
         if mechanism not in MECHANISMS:
             return "reply_close", handshake_response(cid, UNSUPPORTED_SASL_MECHANISM)
         self.session = Session(mechanism, self.users)
-        self.raw_tokens = version == 0
         return "reply", handshake_response(cid, NONE)
 
     def _authenticate(self, payload, pos, version, cid):
@@ -317,12 +314,3 @@ class Gate:
             return "reply_close", authenticate_response(cid, version, SASL_AUTHENTICATION_FAILED, msg, b"")
         self.authenticated = self.session.done
         return "reply", authenticate_response(cid, version, NONE, None, answer)
-
-    def _raw_token(self, payload):
-        try:
-            answer = self.session.respond(payload)
-        except AuthFailed:
-            return "close", None
-        # Raw mode answers every token, even with an empty one (PLAIN's last).
-        self.authenticated = self.session.done
-        return "reply", answer

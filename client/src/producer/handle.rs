@@ -394,15 +394,17 @@ impl Producer {
         record: ProducerRecord<'_>,
         callback: Option<Callback>,
     ) -> Result<Delivery, ProduceError> {
+        let mut callback = callback;
+        // The fast path: no clock for a deadline, no waiter registration.
+        let mut outcome = match self.append(&record, &mut callback) {
+            Ok(d) => return Ok(d),
+            other => other,
+        };
         let shared = &self.handle.shared;
         let max_block = shared.config.max_block();
         let deadline = tokio::time::Instant::now() + max_block;
-        let mut callback = callback;
         loop {
-            let freed = shared.memory.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            match self.append(&record, &mut callback) {
+            match outcome {
                 Ok(d) => return Ok(d),
                 Err(AppendError::Rejected(e)) => return Err(e),
                 Err(AppendError::UnknownTopic) => {
@@ -426,17 +428,28 @@ impl Producer {
                             after: max_block,
                         });
                     }
+                    outcome = self.append(&record, &mut callback);
                 }
                 Err(AppendError::Full) => {
-                    shared.acc().add_memory_waiter();
-                    shared.wake_sinks();
-                    let waited = tokio::time::timeout_at(deadline, freed).await;
-                    shared.acc().remove_memory_waiter();
-                    if waited.is_err() {
-                        return Err(ProduceError::MaxBlock {
-                            what: "buffer space (buffer.memory)",
-                            after: max_block,
-                        });
+                    // Register for "memory freed" first, then try again: a
+                    // completion between the failed append and the
+                    // registration is then never missed.
+                    let freed = shared.memory.notified();
+                    tokio::pin!(freed);
+                    freed.as_mut().enable();
+                    outcome = self.append(&record, &mut callback);
+                    if matches!(outcome, Err(AppendError::Full)) {
+                        shared.acc().add_memory_waiter();
+                        shared.wake_sinks();
+                        let waited = tokio::time::timeout_at(deadline, freed).await;
+                        shared.acc().remove_memory_waiter();
+                        if waited.is_err() {
+                            return Err(ProduceError::MaxBlock {
+                                what: "buffer space (buffer.memory)",
+                                after: max_block,
+                            });
+                        }
+                        outcome = self.append(&record, &mut callback);
                     }
                 }
             }

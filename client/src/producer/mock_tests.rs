@@ -479,3 +479,43 @@ async fn unknown_producer_id_gets_a_new_id_and_resends() {
     );
     assert!(cluster.request_count(ApiKey::InitProducerId) >= 2);
 }
+
+#[tokio::test]
+async fn in_flight_batches_behind_a_failed_one_are_resent_in_order() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    // Slow responses, so several requests for the partition are in flight.
+    let p = producer(&cluster, &[("linger.ms", "0"), ("batch.size", "200")]).await;
+    p.send(ProducerRecord::new("t").value("first"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // The next request fails retriably; the ones pipelined behind it reach
+    // the broker with a sequence gap and are refused OUT_OF_ORDER_SEQUENCE.
+    cluster
+        .inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_millis(100))).times(1));
+    cluster.inject(
+        FaultRule::new(ApiKey::Produce, Fault::Error(ErrorCode::NotEnoughReplicas)).times(1),
+    );
+    let mut futures = Vec::new();
+    for i in 0..60 {
+        let v = format!("value-{i}");
+        futures.push(p.send(ProducerRecord::new("t").value(&v)).await.unwrap());
+    }
+    let mut offsets = Vec::new();
+    for f in futures {
+        offsets.push(f.await.unwrap().offset);
+    }
+    assert_eq!(offsets, (1..=60).collect::<Vec<i64>>());
+    let stored = log.records("t", 0);
+    assert_eq!(stored.len(), 61);
+    for (i, s) in stored.iter().skip(1).enumerate() {
+        assert_eq!(s.value.as_deref(), Some(format!("value-{i}").as_bytes()));
+    }
+    let m = p.metrics();
+    assert!(
+        m.retries >= 2,
+        "the pipelined batches behind the failed one were resent too: {m:?}"
+    );
+    assert_eq!(m.records_failed, 0);
+}

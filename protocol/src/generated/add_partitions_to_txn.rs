@@ -383,6 +383,7 @@ pub mod request {
     }
 
     impl Decodable for AddPartitionsToTxnTransaction {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -549,6 +550,7 @@ pub mod request {
     }
 
     impl Decodable for AddPartitionsToTxnTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -918,6 +920,7 @@ pub mod response {
     }
 
     impl Decodable for AddPartitionsToTxnResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -1055,6 +1058,7 @@ pub mod response {
     }
 
     impl Decodable for AddPartitionsToTxnTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -1166,6 +1170,7 @@ pub mod response {
     }
 
     impl Decodable for AddPartitionsToTxnPartitionResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {

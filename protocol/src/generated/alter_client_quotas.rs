@@ -212,6 +212,7 @@ pub mod request {
     }
 
     impl Decodable for EntryData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -343,6 +344,7 @@ pub mod request {
     }
 
     impl Decodable for EntityData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -452,6 +454,7 @@ pub mod request {
     }
 
     impl Decodable for OpData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -729,6 +732,7 @@ pub mod response {
     }
 
     impl Decodable for EntryData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -856,6 +860,7 @@ pub mod response {
     }
 
     impl Decodable for EntityData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {

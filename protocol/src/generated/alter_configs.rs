@@ -219,6 +219,7 @@ pub mod request {
     }
 
     impl Decodable for AlterConfigsResource {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -343,6 +344,7 @@ pub mod request {
     }
 
     impl Decodable for AlterableConfig {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -634,6 +636,7 @@ pub mod response {
     }
 
     impl Decodable for AlterConfigsResourceResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

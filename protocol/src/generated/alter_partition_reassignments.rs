@@ -211,6 +211,7 @@ pub mod request {
     }
 
     impl Decodable for ReassignableTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -325,6 +326,7 @@ pub mod request {
     }
 
     impl Decodable for ReassignablePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -634,6 +636,7 @@ pub mod response {
     }
 
     impl Decodable for ReassignableTopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -761,6 +764,7 @@ pub mod response {
     }
 
     impl Decodable for ReassignablePartitionResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

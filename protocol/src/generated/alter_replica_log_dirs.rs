@@ -198,6 +198,7 @@ pub mod request {
     }
 
     impl Decodable for AlterReplicaLogDir {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -312,6 +313,7 @@ pub mod request {
     }
 
     impl Decodable for AlterReplicaLogDirTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -584,6 +586,7 @@ pub mod response {
     }
 
     impl Decodable for AlterReplicaLogDirTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -695,6 +698,7 @@ pub mod response {
     }
 
     impl Decodable for AlterReplicaLogDirPartitionResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

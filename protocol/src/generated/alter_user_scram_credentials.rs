@@ -216,6 +216,7 @@ pub mod request {
     }
 
     impl Decodable for ScramCredentialDeletion {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -333,6 +334,7 @@ pub mod request {
     }
 
     impl Decodable for ScramCredentialUpsertion {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -606,6 +608,7 @@ pub mod response {
     }
 
     impl Decodable for AlterUserScramCredentialsResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

@@ -610,6 +610,7 @@ pub mod response {
     }
 
     impl Decodable for ApiVersion {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -729,6 +730,7 @@ pub mod response {
     }
 
     impl Decodable for SupportedFeatureKey {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -874,6 +876,7 @@ pub mod response {
     }
 
     impl Decodable for FinalizedFeatureKey {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {

@@ -398,6 +398,7 @@ pub mod request {
     }
 
     impl Decodable for TopicPartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -718,6 +719,7 @@ pub mod response {
     }
 
     impl Decodable for Assignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Assignment", field, version, kind)
@@ -821,6 +823,7 @@ pub mod response {
     }
 
     impl Decodable for TopicPartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

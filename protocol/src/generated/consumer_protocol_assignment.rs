@@ -181,6 +181,7 @@ impl Encodable for TopicPartition {
 }
 
 impl Decodable for TopicPartition {
+    #[inline]
     fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
         let err = |field: &'static str| {
             move |kind: DecodeErrorKind| DecodeError::new("TopicPartition", field, version, kind)

@@ -259,6 +259,7 @@ pub mod request {
     }
 
     impl Decodable for AclCreation {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -540,6 +541,7 @@ pub mod response {
     }
 
     impl Decodable for AclCreationResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

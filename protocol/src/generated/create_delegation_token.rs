@@ -283,6 +283,7 @@ pub mod request {
     }
 
     impl Decodable for CreatableRenewers {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -247,6 +247,7 @@ pub mod request {
     }
 
     impl Decodable for CreatePartitionsTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -369,6 +370,7 @@ pub mod request {
     }
 
     impl Decodable for CreatePartitionsAssignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -643,6 +645,7 @@ pub mod response {
     }
 
     impl Decodable for CreatePartitionsTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

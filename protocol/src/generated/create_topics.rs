@@ -271,6 +271,7 @@ pub mod request {
     }
 
     impl Decodable for CreatableTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {
@@ -409,6 +410,7 @@ pub mod request {
     }
 
     impl Decodable for CreatableReplicaAssignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {
@@ -530,6 +532,7 @@ pub mod request {
     }
 
     impl Decodable for CreatableTopicConfig {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {
@@ -904,6 +907,7 @@ pub mod response {
     }
 
     impl Decodable for CreatableTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {
@@ -1162,6 +1166,7 @@ pub mod response {
     }
 
     impl Decodable for CreatableTopicConfigs {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {

@@ -257,6 +257,7 @@ pub mod request {
     }
 
     impl Decodable for DeleteAclsFilter {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -569,6 +570,7 @@ pub mod response {
     }
 
     impl Decodable for DeleteAclsFilterResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -766,6 +768,7 @@ pub mod response {
     }
 
     impl Decodable for DeleteAclsMatchingAcl {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -350,6 +350,7 @@ pub mod response {
     }
 
     impl Decodable for DeletableGroupResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -210,6 +210,7 @@ pub mod request {
     }
 
     impl Decodable for DeleteRecordsTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -317,6 +318,7 @@ pub mod request {
     }
 
     impl Decodable for DeleteRecordsPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -577,6 +579,7 @@ pub mod response {
     }
 
     impl Decodable for DeleteRecordsTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -695,6 +698,7 @@ pub mod response {
     }
 
     impl Decodable for DeleteRecordsPartitionResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -266,6 +266,7 @@ pub mod request {
     }
 
     impl Decodable for DeleteTopicState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -596,6 +597,7 @@ pub mod response {
     }
 
     impl Decodable for DeletableTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {

@@ -519,6 +519,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeAclsResource {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -655,6 +656,7 @@ pub mod response {
     }
 
     impl Decodable for AclDescription {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -227,6 +227,7 @@ pub mod request {
     }
 
     impl Decodable for ComponentData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -547,6 +548,7 @@ pub mod response {
     }
 
     impl Decodable for EntryData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -678,6 +680,7 @@ pub mod response {
     }
 
     impl Decodable for EntityData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -779,6 +782,7 @@ pub mod response {
     }
 
     impl Decodable for ValueData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {

@@ -463,6 +463,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeClusterBroker {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

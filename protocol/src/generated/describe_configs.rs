@@ -277,6 +277,7 @@ pub mod request {
     }
 
     impl Decodable for DescribeConfigsResource {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -597,6 +598,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeConfigsResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -815,6 +817,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeConfigsResourceResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -1021,6 +1024,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeConfigsSynonym {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {

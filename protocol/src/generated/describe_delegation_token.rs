@@ -225,6 +225,7 @@ pub mod request {
     }
 
     impl Decodable for DescribeDelegationTokenOwner {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -578,6 +579,7 @@ pub mod response {
     }
 
     impl Decodable for DescribedDelegationToken {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -733,6 +735,7 @@ pub mod response {
     }
 
     impl Decodable for DescribedDelegationTokenRenewer {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

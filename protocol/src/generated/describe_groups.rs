@@ -453,6 +453,7 @@ pub mod response {
     }
 
     impl Decodable for DescribedGroup {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {
@@ -623,6 +624,7 @@ pub mod response {
     }
 
     impl Decodable for DescribedGroupMember {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 5;
             let err = |field: &'static str| {

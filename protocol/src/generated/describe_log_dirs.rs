@@ -227,6 +227,7 @@ pub mod request {
     }
 
     impl Decodable for DescribableLogDirTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -557,6 +558,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeLogDirsResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -696,6 +698,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeLogDirsTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -822,6 +825,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeLogDirsPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

@@ -190,6 +190,7 @@ pub mod request {
     }
 
     impl Decodable for TopicRequest {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicRequest", field, version, kind)
@@ -445,6 +446,7 @@ pub mod response {
     }
 
     impl Decodable for TopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicResponse", field, version, kind)
@@ -568,6 +570,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -727,6 +730,7 @@ pub mod response {
     }
 
     impl Decodable for ProducerState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("ProducerState", field, version, kind)

@@ -190,6 +190,7 @@ pub mod request {
     }
 
     impl Decodable for TopicData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicData", field, version, kind)
@@ -282,6 +283,7 @@ pub mod request {
     }
 
     impl Decodable for PartitionData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("PartitionData", field, version, kind)
@@ -599,6 +601,7 @@ pub mod response {
     }
 
     impl Decodable for TopicData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicData", field, version, kind)
@@ -775,6 +778,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("PartitionData", field, version, kind)
@@ -931,6 +935,7 @@ pub mod response {
     }
 
     impl Decodable for Node {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Node", field, version, kind)
@@ -1069,6 +1074,7 @@ pub mod response {
     }
 
     impl Decodable for Listener {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Listener", field, version, kind)
@@ -1234,6 +1240,7 @@ pub mod response {
     }
 
     impl Decodable for ReplicaState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("ReplicaState", field, version, kind)

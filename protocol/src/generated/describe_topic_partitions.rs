@@ -231,6 +231,7 @@ pub mod request {
     }
 
     impl Decodable for TopicRequest {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicRequest", field, version, kind)
@@ -318,6 +319,7 @@ pub mod request {
     }
 
     impl Decodable for Cursor {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Cursor", field, version, kind)
@@ -646,6 +648,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeTopicPartitionsResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -884,6 +887,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeTopicPartitionsResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -1081,6 +1085,7 @@ pub mod response {
     }
 
     impl Decodable for Cursor {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Cursor", field, version, kind)

@@ -389,6 +389,7 @@ pub mod response {
     }
 
     impl Decodable for TransactionState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -518,6 +519,7 @@ pub mod response {
     }
 
     impl Decodable for TopicData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("TopicData", field, version, kind)

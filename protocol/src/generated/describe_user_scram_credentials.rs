@@ -201,6 +201,7 @@ pub mod request {
     }
 
     impl Decodable for UserName {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("UserName", field, version, kind)
@@ -514,6 +515,7 @@ pub mod response {
     }
 
     impl Decodable for DescribeUserScramCredentialsResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -627,6 +629,7 @@ pub mod response {
     }
 
     impl Decodable for CredentialInfo {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

@@ -258,6 +258,7 @@ pub mod request {
     }
 
     impl Decodable for TopicPartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -552,6 +553,7 @@ pub mod response {
     }
 
     impl Decodable for ReplicaElectionResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {
@@ -682,6 +684,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 2;
             let err = |field: &'static str| {

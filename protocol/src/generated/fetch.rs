@@ -522,6 +522,7 @@ pub mod request {
     }
 
     impl Decodable for ReplicaState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -650,6 +651,7 @@ pub mod request {
     }
 
     impl Decodable for FetchTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -865,6 +867,7 @@ pub mod request {
     }
 
     impl Decodable for FetchPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -1041,6 +1044,7 @@ pub mod request {
     }
 
     impl Decodable for ForgottenTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -1475,6 +1479,7 @@ pub mod response {
     }
 
     impl Decodable for FetchableTopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -1786,6 +1791,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -2031,6 +2037,7 @@ pub mod response {
     }
 
     impl Decodable for EpochEndOffset {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -2163,6 +2170,7 @@ pub mod response {
     }
 
     impl Decodable for LeaderIdAndEpoch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -2284,6 +2292,7 @@ pub mod response {
     }
 
     impl Decodable for SnapshotId {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -2388,6 +2397,7 @@ pub mod response {
     }
 
     impl Decodable for AbortedTransaction {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {
@@ -2535,6 +2545,7 @@ pub mod response {
     }
 
     impl Decodable for NodeEndpoint {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 12;
             let err = |field: &'static str| {

@@ -630,6 +630,7 @@ pub mod response {
     }
 
     impl Decodable for Coordinator {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {

@@ -389,6 +389,7 @@ pub mod nullable_struct_message {
     }
 
     impl Decodable for MyStruct {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -485,6 +486,7 @@ pub mod nullable_struct_message {
     }
 
     impl Decodable for MyStruct2 {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -589,6 +591,7 @@ pub mod nullable_struct_message {
     }
 
     impl Decodable for MyStruct3 {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -709,6 +712,7 @@ pub mod nullable_struct_message {
     }
 
     impl Decodable for MyStruct4 {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -1028,6 +1032,7 @@ pub mod simple_arrays_message {
     }
 
     impl Decodable for StructArray {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -1969,6 +1974,7 @@ pub mod simple_example_message {
     }
 
     impl Decodable for MyStruct {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -2089,6 +2095,7 @@ pub mod simple_example_message {
     }
 
     impl Decodable for StructArray {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -2186,6 +2193,7 @@ pub mod simple_example_message {
     }
 
     impl Decodable for TaggedStruct {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -2294,6 +2302,7 @@ pub mod simple_example_message {
     }
 
     impl Decodable for TestCommonStruct {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -3391,6 +3400,7 @@ pub mod klamm_every_type_message {
     }
 
     impl Decodable for Item {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -3516,6 +3526,7 @@ pub mod klamm_every_type_message {
     }
 
     impl Decodable for Inner {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -3627,6 +3638,7 @@ pub mod klamm_every_type_message {
     }
 
     impl Decodable for SharedStruct {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {

@@ -219,6 +219,7 @@ pub mod request {
     }
 
     impl Decodable for AlterConfigsResource {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -352,6 +353,7 @@ pub mod request {
     }
 
     impl Decodable for AlterableConfig {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {
@@ -646,6 +648,7 @@ pub mod response {
     }
 
     impl Decodable for AlterConfigsResourceResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 1;
             let err = |field: &'static str| {

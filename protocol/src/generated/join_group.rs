@@ -335,6 +335,7 @@ pub mod request {
     }
 
     impl Decodable for JoinGroupRequestProtocol {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -750,6 +751,7 @@ pub mod response {
     }
 
     impl Decodable for JoinGroupResponseMember {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {

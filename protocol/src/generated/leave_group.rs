@@ -261,6 +261,7 @@ pub mod request {
     }
 
     impl Decodable for MemberIdentity {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -615,6 +616,7 @@ pub mod response {
     }
 
     impl Decodable for MemberResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {

@@ -250,6 +250,7 @@ pub mod request {
     }
 
     impl Decodable for ListOffsetsTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -394,6 +395,7 @@ pub mod request {
     }
 
     impl Decodable for ListOffsetsPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -686,6 +688,7 @@ pub mod response {
     }
 
     impl Decodable for ListOffsetsTopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -865,6 +868,7 @@ pub mod response {
     }
 
     impl Decodable for ListOffsetsPartitionResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {

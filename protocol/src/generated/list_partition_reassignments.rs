@@ -230,6 +230,7 @@ pub mod request {
     }
 
     impl Decodable for ListPartitionReassignmentsTopics {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -530,6 +531,7 @@ pub mod response {
     }
 
     impl Decodable for OngoingTopicReassignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -664,6 +666,7 @@ pub mod response {
     }
 
     impl Decodable for OngoingPartitionReassignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

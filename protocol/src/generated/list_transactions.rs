@@ -446,6 +446,7 @@ pub mod response {
     }
 
     impl Decodable for TransactionState {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

@@ -343,6 +343,7 @@ pub mod request {
     }
 
     impl Decodable for MetadataRequestTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -755,6 +756,7 @@ pub mod response {
     }
 
     impl Decodable for MetadataResponseBroker {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -944,6 +946,7 @@ pub mod response {
     }
 
     impl Decodable for MetadataResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -1172,6 +1175,7 @@ pub mod response {
     }
 
     impl Decodable for MetadataResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {

@@ -318,6 +318,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetCommitRequestTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
             let err = |field: &'static str| {
@@ -475,6 +476,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetCommitRequestPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
             let err = |field: &'static str| {
@@ -775,6 +777,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetCommitResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
             let err = |field: &'static str| {
@@ -885,6 +888,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetCommitResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 8;
             let err = |field: &'static str| {

@@ -184,6 +184,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetDeleteRequestTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -265,6 +266,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetDeleteRequestPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -488,6 +490,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetDeleteResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -577,6 +580,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetDeleteResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

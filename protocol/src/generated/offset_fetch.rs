@@ -353,6 +353,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetFetchRequestTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -531,6 +532,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetFetchRequestGroup {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -707,6 +709,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetFetchRequestTopics {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -1090,6 +1093,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetFetchResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -1276,6 +1280,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetFetchResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -1451,6 +1456,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetFetchResponseGroup {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -1603,6 +1609,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetFetchResponseTopics {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {
@@ -1789,6 +1796,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetFetchResponsePartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 6;
             let err = |field: &'static str| {

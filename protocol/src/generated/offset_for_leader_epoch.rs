@@ -230,6 +230,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetForLeaderTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -361,6 +362,7 @@ pub mod request {
     }
 
     impl Decodable for OffsetForLeaderPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -642,6 +644,7 @@ pub mod response {
     }
 
     impl Decodable for OffsetForLeaderTopicResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {
@@ -779,6 +782,7 @@ pub mod response {
     }
 
     impl Decodable for EpochEndOffset {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {

@@ -250,6 +250,7 @@ pub mod request {
     }
 
     impl Decodable for TopicProduceData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -371,6 +372,7 @@ pub mod request {
     }
 
     impl Decodable for PartitionProduceData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -715,6 +717,7 @@ pub mod response {
     }
 
     impl Decodable for TopicProduceResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -933,6 +936,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionProduceResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -1130,6 +1134,7 @@ pub mod response {
     }
 
     impl Decodable for BatchIndexAndErrorMessage {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -1266,6 +1271,7 @@ pub mod response {
     }
 
     impl Decodable for LeaderIdAndEpoch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {
@@ -1413,6 +1419,7 @@ pub mod response {
     }
 
     impl Decodable for NodeEndpoint {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 9;
             let err = |field: &'static str| {

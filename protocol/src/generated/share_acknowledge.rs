@@ -246,6 +246,7 @@ pub mod request {
     }
 
     impl Decodable for AcknowledgeTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -354,6 +355,7 @@ pub mod request {
     }
 
     impl Decodable for AcknowledgePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -470,6 +472,7 @@ pub mod request {
     }
 
     impl Decodable for AcknowledgementBatch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -789,6 +792,7 @@ pub mod response {
     }
 
     impl Decodable for ShareAcknowledgeTopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -910,6 +914,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("PartitionData", field, version, kind)
@@ -1012,6 +1017,7 @@ pub mod response {
     }
 
     impl Decodable for LeaderIdAndEpoch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -1121,6 +1127,7 @@ pub mod response {
     }
 
     impl Decodable for NodeEndpoint {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("NodeEndpoint", field, version, kind)

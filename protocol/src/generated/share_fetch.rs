@@ -310,6 +310,7 @@ pub mod request {
     }
 
     impl Decodable for FetchTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("FetchTopic", field, version, kind)
@@ -424,6 +425,7 @@ pub mod request {
     }
 
     impl Decodable for FetchPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -543,6 +545,7 @@ pub mod request {
     }
 
     impl Decodable for AcknowledgementBatch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -654,6 +657,7 @@ pub mod request {
     }
 
     impl Decodable for ForgottenTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -970,6 +974,7 @@ pub mod response {
     }
 
     impl Decodable for ShareFetchableTopicResponse {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -1145,6 +1150,7 @@ pub mod response {
     }
 
     impl Decodable for PartitionData {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("PartitionData", field, version, kind)
@@ -1281,6 +1287,7 @@ pub mod response {
     }
 
     impl Decodable for LeaderIdAndEpoch {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -1379,6 +1386,7 @@ pub mod response {
     }
 
     impl Decodable for AcquiredRecords {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -1491,6 +1499,7 @@ pub mod response {
     }
 
     impl Decodable for NodeEndpoint {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("NodeEndpoint", field, version, kind)

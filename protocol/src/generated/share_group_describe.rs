@@ -425,6 +425,7 @@ pub mod response {
     }
 
     impl Decodable for DescribedGroup {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -600,6 +601,7 @@ pub mod response {
     }
 
     impl Decodable for Member {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Member", field, version, kind)
@@ -733,6 +735,7 @@ pub mod response {
     }
 
     impl Decodable for TopicPartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -836,6 +839,7 @@ pub mod response {
     }
 
     impl Decodable for Assignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Assignment", field, version, kind)

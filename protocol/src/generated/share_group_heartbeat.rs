@@ -470,6 +470,7 @@ pub mod response {
     }
 
     impl Decodable for Assignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| DecodeError::new("Assignment", field, version, kind)
@@ -573,6 +574,7 @@ pub mod response {
     }
 
     impl Decodable for TopicPartitions {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

@@ -312,6 +312,7 @@ pub mod request {
     }
 
     impl Decodable for SyncGroupRequestAssignment {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 4;
             let err = |field: &'static str| {

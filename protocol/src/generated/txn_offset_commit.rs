@@ -338,6 +338,7 @@ pub mod request {
     }
 
     impl Decodable for TxnOffsetCommitRequestTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -482,6 +483,7 @@ pub mod request {
     }
 
     impl Decodable for TxnOffsetCommitRequestPartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -761,6 +763,7 @@ pub mod response {
     }
 
     impl Decodable for TxnOffsetCommitResponseTopic {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {
@@ -872,6 +875,7 @@ pub mod response {
     }
 
     impl Decodable for TxnOffsetCommitResponsePartition {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let flexible = version >= 3;
             let err = |field: &'static str| {

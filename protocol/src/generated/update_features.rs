@@ -268,6 +268,7 @@ pub mod request {
     }
 
     impl Decodable for FeatureUpdateKey {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {
@@ -600,6 +601,7 @@ pub mod response {
     }
 
     impl Decodable for UpdatableFeatureResult {
+        #[inline]
         fn decode(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> {
             let err = |field: &'static str| {
                 move |kind: DecodeErrorKind| {

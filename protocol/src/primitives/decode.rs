@@ -42,6 +42,22 @@ fn get_uvarint(buf: &mut Bytes) -> Result<u32, DecodeErrorKind> {
     }
 }
 
+/// Splits `N` bytes off the front as an array (no double bounds check, no
+/// panic path).
+#[inline]
+fn take<const N: usize>(buf: &mut Bytes) -> Result<[u8; N], DecodeErrorKind> {
+    match buf.first_chunk::<N>() {
+        Some(&bytes) => {
+            buf.advance(N);
+            Ok(bytes)
+        }
+        None => Err(DecodeErrorKind::Truncated {
+            needed: N,
+            remaining: buf.len(),
+        }),
+    }
+}
+
 #[inline]
 fn need(buf: &Bytes, n: usize) -> Result<(), DecodeErrorKind> {
     if buf.remaining() < n {
@@ -57,66 +73,56 @@ fn need(buf: &Bytes, n: usize) -> Result<(), DecodeErrorKind> {
 /// Reads a boolean (any non-zero byte is true, as in Kafka).
 #[inline]
 pub fn get_bool(buf: &mut Bytes) -> Result<bool, DecodeErrorKind> {
-    need(buf, 1)?;
-    Ok(buf.get_u8() != 0)
+    let [b] = take::<1>(buf)?;
+    Ok(b != 0)
 }
 
 /// Reads an `int8`.
 #[inline]
 pub fn get_i8(buf: &mut Bytes) -> Result<i8, DecodeErrorKind> {
-    need(buf, 1)?;
-    Ok(buf.get_i8())
+    Ok(i8::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian `int16`.
 #[inline]
 pub fn get_i16(buf: &mut Bytes) -> Result<i16, DecodeErrorKind> {
-    need(buf, 2)?;
-    Ok(buf.get_i16())
+    Ok(i16::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian `uint16`.
 #[inline]
 pub fn get_u16(buf: &mut Bytes) -> Result<u16, DecodeErrorKind> {
-    need(buf, 2)?;
-    Ok(buf.get_u16())
+    Ok(u16::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian `int32`.
 #[inline]
 pub fn get_i32(buf: &mut Bytes) -> Result<i32, DecodeErrorKind> {
-    need(buf, 4)?;
-    Ok(buf.get_i32())
+    Ok(i32::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian `uint32`.
 #[inline]
 pub fn get_u32(buf: &mut Bytes) -> Result<u32, DecodeErrorKind> {
-    need(buf, 4)?;
-    Ok(buf.get_u32())
+    Ok(u32::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian `int64`.
 #[inline]
 pub fn get_i64(buf: &mut Bytes) -> Result<i64, DecodeErrorKind> {
-    need(buf, 8)?;
-    Ok(buf.get_i64())
+    Ok(i64::from_be_bytes(take(buf)?))
 }
 
 /// Reads a big-endian IEEE-754 `float64`.
 #[inline]
 pub fn get_f64(buf: &mut Bytes) -> Result<f64, DecodeErrorKind> {
-    need(buf, 8)?;
-    Ok(buf.get_f64())
+    Ok(f64::from_be_bytes(take(buf)?))
 }
 
 /// Reads a 16-byte UUID.
 #[inline]
 pub fn get_uuid(buf: &mut Bytes) -> Result<Uuid, DecodeErrorKind> {
-    need(buf, 16)?;
-    let mut b = [0u8; 16];
-    buf.copy_to_slice(&mut b);
-    Ok(Uuid(b))
+    Ok(Uuid(take(buf)?))
 }
 
 /// Reads a length prefix: `int16`/`int32` (classic) or unsigned varint
