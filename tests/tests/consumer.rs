@@ -474,3 +474,128 @@ async fn unknown_consumer_properties_are_errors_naming_them() {
     .unwrap_err();
     assert!(err.to_string().contains("fetch.max.wait"), "{err}");
 }
+
+/// A group member and the partitions its rebalance events say it owns.
+struct Member {
+    consumer: Consumer,
+    owned: std::collections::BTreeSet<TopicPartition>,
+}
+
+impl Member {
+    async fn join(group: &str, topic: &str) -> Self {
+        let mut props: klamm::config::Properties = [
+            ("bootstrap.servers", broker()),
+            ("client.id", "klamm-consumer-tests"),
+            ("request.timeout.ms", "10000"),
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "10"),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "300"),
+            ("max.poll.interval.ms", "30000"),
+        ]
+        .into_iter()
+        .collect();
+        props.set("enable.auto.commit", "true");
+        let mut consumer = Consumer::from_properties(props).await.expect("consumer");
+        consumer.subscribe([topic]).await.expect("subscribe");
+        Self {
+            consumer,
+            owned: Default::default(),
+        }
+    }
+
+    fn read_events(&mut self) {
+        use klamm::group::GroupEvent;
+        while let Some(event) = self.consumer.poll_rebalance_event() {
+            match event {
+                GroupEvent::Assigned { partitions, .. } => self.owned.extend(partitions),
+                GroupEvent::Revoked { partitions, .. } | GroupEvent::Lost { partitions, .. } => {
+                    for p in &partitions {
+                        self.owned.remove(p);
+                    }
+                }
+                GroupEvent::Fatal(f) => panic!("member failed: {f}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_group_members_share_six_partitions_and_see_each_message_once() {
+    let topic = unique_topic("consume-group");
+    peer::create_topic(broker(), &json!({}), &topic, 6).expect("create topic");
+    let sent: Vec<Value> = (0..60)
+        .map(|i| json!({"value": format!("m{i}"), "partition": i % 6}))
+        .collect();
+    produce(&topic, &sent, json!({}));
+    let group = unique_topic("g-share");
+    let mut a = Member::join(&group, &topic).await;
+    let mut b = Member::join(&group, &topic).await;
+
+    // Wait for a stable split: both own partitions, disjoint, all six.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        a.read_events();
+        b.read_events();
+        let all: std::collections::BTreeSet<_> = a.owned.union(&b.owned).cloned().collect();
+        if !a.owned.is_empty()
+            && !b.owned.is_empty()
+            && a.owned.is_disjoint(&b.owned)
+            && all.len() == 6
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stable split: a {:?}, b {:?}",
+            a.owned,
+            b.owned
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut seen: BTreeMap<(i32, i64), &str> = BTreeMap::new();
+    let mut got: Vec<(Message, &str)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < 60 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 60",
+            got.len()
+        );
+        for (name, m) in [("a", &mut a), ("b", &mut b)] {
+            for msg in m
+                .consumer
+                .recv_batch(100, Duration::from_millis(50))
+                .await
+                .unwrap()
+            {
+                assert!(
+                    m.owned.contains(&msg.topic_partition()),
+                    "{name} got {msg:?}"
+                );
+                got.push((msg, name));
+            }
+        }
+    }
+    for (m, name) in &got {
+        let prev = seen.insert((m.partition(), m.offset()), name);
+        assert!(prev.is_none(), "{m:?} seen by {prev:?} and {name}");
+    }
+    assert_eq!(seen.len(), 60);
+    assert!(got.iter().any(|(_, n)| *n == "a") && got.iter().any(|(_, n)| *n == "b"));
+
+    // close() commits what each member was handed and leaves the group.
+    a.consumer.close().await.unwrap();
+    b.consumer.close().await.unwrap();
+    let checker = consumer(Some(&group)).await;
+    let tps: Vec<TopicPartition> = (0..6)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed = checker.committed(&tps).await.unwrap();
+    for tp in &tps {
+        assert_eq!(committed[tp].map(|c| c.offset), Some(10), "{tp}");
+    }
+}

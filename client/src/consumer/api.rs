@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::commit::{CommitEntry, CommitIdentity, Committed, commit, fetch_committed};
+use super::commit::{CommitEntry, Committed, commit, fetch_committed};
 use super::config::ConsumerConfig;
+use super::group_task::{self, GroupCommand};
 use super::message::Message;
 use super::shared::{Chunk, Fetched, Shared};
 use super::state::StartOffset;
@@ -17,7 +19,10 @@ use super::supervisor;
 use crate::client::Client;
 use crate::config::{ClientConfig, Properties};
 use crate::error::Error;
-use crate::group::TopicPartition;
+use crate::group::{
+    Assignor, CooperativeStickyAssignor, GroupConfig, GroupEvent, Membership, RangeAssignor,
+    RoundRobinAssignor, TopicPartition,
+};
 
 /// A Kafka consumer.
 ///
@@ -43,6 +48,18 @@ pub struct Consumer {
     held_error: Option<Error>,
     committer: Option<mpsc::UnboundedSender<CommitJob>>,
     next_auto_commit: Option<Instant>,
+    group: Option<GroupHandle>,
+    /// The assignment epoch the current chunk was checked against.
+    seen_epoch: u64,
+}
+
+/// The consumer's side of the group task.
+#[derive(Debug)]
+struct GroupHandle {
+    commands: mpsc::UnboundedSender<GroupCommand>,
+    events: mpsc::UnboundedReceiver<GroupEvent>,
+    /// Last time the group task heard the application polled.
+    notified: Instant,
 }
 
 /// A commit queued to the committer task; commits run in call order.
@@ -104,14 +121,9 @@ impl Consumer {
         let config = Arc::new(config);
         let (shared, rx) = Shared::new(client.clone(), config.clone());
         tokio::spawn(supervisor::run(shared.clone()));
-        let committer = config.group_id.clone().map(|group| {
+        let committer = config.group_id.is_some().then(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_committer(
-                client,
-                CommitIdentity::simple(group),
-                config.retry_backoff,
-                rx,
-            ));
+            tokio::spawn(run_committer(shared.clone(), rx));
             tx
         });
         let next_auto_commit = (config.enable_auto_commit && committer.is_some())
@@ -123,6 +135,95 @@ impl Consumer {
             held_error: None,
             committer,
             next_auto_commit,
+            group: None,
+            seen_epoch: 0,
+        }
+    }
+
+    /// Joins the consumer group (`group.id`) subscribed to `topics`; the
+    /// group's assignment replaces any manual one. Later calls change the
+    /// subscription. Partitions start at the group's committed offsets
+    /// (`auto.offset.reset` where none); with `enable.auto.commit`,
+    /// revoked partitions are committed before they are given up, and
+    /// [`Self::close`] commits and leaves the group.
+    pub async fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), Error> {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        self.shared.client.add_topics(topics.clone()).await?;
+        let names: Vec<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();
+        if let Some(g) = &self.group {
+            let _ = g.commands.send(GroupCommand::Subscribe(names));
+            return Ok(());
+        }
+        let config = self.group_config()?;
+        let membership = Membership::new(config, names, std::time::Instant::now())
+            .map_err(|e| Error::config("group", e.to_string()))?;
+        self.current = None;
+        self.shared.lock().assign(std::iter::empty());
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(group_task::run(
+            self.shared.clone(),
+            membership,
+            command_rx,
+            event_tx,
+        ));
+        self.group = Some(GroupHandle {
+            commands,
+            events,
+            notified: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// The next rebalance event (assigned, revoked, lost, ...) not yet
+    /// read, without waiting. Group mode only.
+    pub fn poll_rebalance_event(&mut self) -> Option<GroupEvent> {
+        self.group.as_mut()?.events.try_recv().ok()
+    }
+
+    fn group_config(&self) -> Result<GroupConfig, Error> {
+        let c = &self.shared.config;
+        let group = c
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::config("group.id", "subscribing needs a group.id"))?;
+        let assignors: Vec<Arc<dyn Assignor>> = c
+            .assignment_strategies
+            .iter()
+            .map(|name| -> Arc<dyn Assignor> {
+                match name.as_str() {
+                    "roundrobin" => Arc::new(RoundRobinAssignor),
+                    "cooperative-sticky" => Arc::new(CooperativeStickyAssignor),
+                    _ => Arc::new(RangeAssignor),
+                }
+            })
+            .collect();
+        let config = GroupConfig::new(group)
+            .with_group_instance_id(c.group_instance_id.clone())
+            .with_rack_id(c.client_rack.clone())
+            .with_session_timeout(c.session_timeout)
+            .with_heartbeat_interval(c.heartbeat_interval)
+            .with_max_poll_interval(c.max_poll_interval)
+            .with_retry_backoff(c.retry_backoff)
+            .with_request_timeout(self.shared.client.config().request_timeout())
+            .with_assignors(assignors);
+        config
+            .validate()
+            .map_err(|e| Error::config("group", e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Tells the group task the application polls, at most once a second.
+    fn notify_poll(&mut self) {
+        if let Some(g) = &mut self.group {
+            let now = Instant::now();
+            if now >= g.notified + Duration::from_secs(1) {
+                g.notified = now;
+                let _ = g.commands.send(GroupCommand::Poll);
+            }
         }
     }
 
@@ -204,6 +305,7 @@ impl Consumer {
             if let Some(e) = self.held_error.take() {
                 return Err(e);
             }
+            self.notify_poll();
             self.maybe_auto_commit();
             if let Some(m) = self.next_buffered() {
                 return Ok(m);
@@ -234,6 +336,7 @@ impl Consumer {
                 self.held_error = Some(e);
                 break;
             }
+            self.notify_poll();
             self.maybe_auto_commit();
             if let Some(m) = self.next_buffered() {
                 out.push(m);
@@ -423,13 +526,21 @@ impl Consumer {
         .await
     }
 
-    /// Commits (when auto-commit is on) and stops every task.
+    /// Commits (when auto-commit is on), leaves the group (group mode)
+    /// and stops every task.
     pub async fn close(mut self) -> Result<(), Error> {
         let result = if self.next_auto_commit.is_some() {
             self.commit().await
         } else {
             Ok(())
         };
+        if let Some(g) = self.group.take() {
+            let (tx, rx) = oneshot::channel();
+            if g.commands.send(GroupCommand::Close(tx)).is_ok() {
+                let wait = self.shared.client.config().request_timeout() * 2;
+                let _ = tokio::time::timeout(wait, rx).await;
+            }
+        }
         self.shutdown();
         result
     }
@@ -443,6 +554,24 @@ impl Consumer {
     /// The next message of the current chunk, if any; a drained chunk
     /// moves the partition's position and frees its budget.
     fn next_buffered(&mut self) -> Option<Message> {
+        let epoch = self.shared.assignment_epoch.load(Ordering::Acquire);
+        if epoch != self.seen_epoch {
+            // Partitions were revoked: is the chunk's partition still ours?
+            self.seen_epoch = epoch;
+            if let Some(chunk) = &self.current {
+                let current = self
+                    .shared
+                    .lock()
+                    .cursors
+                    .get(&chunk.tp)
+                    .is_some_and(|c| c.version == chunk.version);
+                if !current {
+                    if let Some(chunk) = self.current.take() {
+                        self.release(chunk.bytes);
+                    }
+                }
+            }
+        }
         let chunk = self.current.as_mut()?;
         if let Some(m) = chunk.messages.next() {
             chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
@@ -601,18 +730,26 @@ impl Drop for Consumer {
     }
 }
 
-/// Runs queued commits one at a time, in order.
-async fn run_committer(
-    client: Client,
-    who: CommitIdentity,
-    retry_backoff: Duration,
-    mut rx: mpsc::UnboundedReceiver<CommitJob>,
-) {
+/// Runs queued commits one at a time, in order, with the identity of the
+/// moment (simple consumer, or the group generation).
+async fn run_committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<CommitJob>) {
     while let Some(job) = rx.recv().await {
-        let result = commit(&client, &who, &job.entries, retry_backoff).await;
-        if let Err(e) = &result {
-            tracing::warn!(group = who.group_id, error = %e, "commit failed");
-        }
+        let result = match shared.identity() {
+            Some(who) => {
+                let r = commit(
+                    &shared.client,
+                    &who,
+                    &job.entries,
+                    shared.config.retry_backoff,
+                )
+                .await;
+                if let Err(e) = &r {
+                    tracing::warn!(group = who.group_id, error = %e, "commit failed");
+                }
+                r
+            }
+            None => Err(no_group()),
+        };
         if let Some(done) = job.done {
             let _ = done.send(result);
         }

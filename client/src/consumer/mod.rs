@@ -23,6 +23,7 @@ mod commit;
 mod config;
 mod decode;
 mod fetcher;
+mod group_task;
 mod list_offsets;
 mod message;
 mod shared;

@@ -1,10 +1,12 @@
 //! What the consumer, its supervisor and its fetch tasks share, and the
 //! items fetch tasks hand to the consumer.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
+use super::commit::CommitIdentity;
 use super::config::ConsumerConfig;
 use super::message::Message;
 use super::state::FetchState;
@@ -23,6 +25,13 @@ pub(crate) struct Shared {
     changes: watch::Sender<u64>,
     /// Fetched data and per-partition errors, in fetch order.
     pub(crate) tx: mpsc::UnboundedSender<Fetched>,
+    /// Bumped whenever partitions are revoked or lost, so the consumer
+    /// re-checks the chunk it is handing out (one atomic load per message
+    /// instead of a lock).
+    pub(crate) assignment_epoch: AtomicU64,
+    /// Who commits: the simple consumer, or the group member's current
+    /// generation (updated by the group task).
+    identity: Mutex<Option<CommitIdentity>>,
 }
 
 impl Shared {
@@ -33,6 +42,7 @@ impl Shared {
         let (tx, rx) = mpsc::unbounded_channel();
         let (changes, _) = watch::channel(0);
         let state = Mutex::new(FetchState::new(config.queued_max_bytes));
+        let config_identity = config.group_id.clone().map(CommitIdentity::simple);
         (
             Arc::new(Self {
                 client,
@@ -40,6 +50,8 @@ impl Shared {
                 state,
                 changes,
                 tx,
+                assignment_epoch: AtomicU64::new(0),
+                identity: Mutex::new(config_identity),
             }),
             rx,
         )
@@ -54,6 +66,19 @@ impl Shared {
     /// Wakes every task waiting for a change.
     pub(crate) fn wake(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The identity commits carry now.
+    pub(crate) fn identity(&self) -> Option<CommitIdentity> {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets the identity commits carry (group mode: each generation).
+    pub(crate) fn set_identity(&self, identity: CommitIdentity) {
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
     }
 
     /// A receiver for [`Self::wake`].

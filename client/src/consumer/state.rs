@@ -13,6 +13,7 @@
 //! data fetched before a seek can never reach the application after it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -34,6 +35,13 @@ pub enum StartOffset {
     Timestamp(i64),
     /// The group's committed offset; `auto.offset.reset` when none.
     Committed,
+}
+
+/// A cursor version never used before, by any cursor: a partition removed
+/// and assigned again must not accept data fetched for its old cursor.
+fn fresh_version() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One assigned partition.
@@ -90,7 +98,7 @@ impl Cursor {
 
     /// Moves the cursor; everything in flight or buffered becomes stale.
     pub(crate) fn start_at(&mut self, start: StartOffset) {
-        self.version += 1;
+        self.version = fresh_version();
         self.failed = false;
         self.in_flight = false;
         self.backoff_until = None;
@@ -246,7 +254,7 @@ impl FetchState {
         };
         if !c.paused {
             c.paused = true;
-            c.version += 1;
+            c.version = fresh_version();
             c.in_flight = false;
             c.fetch_offset = c.position;
         }
@@ -380,6 +388,17 @@ mod tests {
         assert_eq!(plan.fetch_offset, 100);
         assert!(s.current(&plan).is_some());
         assert!(!s.seek(&tp(9), StartOffset::At(1)));
+    }
+
+    #[test]
+    fn a_reassigned_partition_never_reuses_a_version() {
+        let mut s = state_with(&[(0, StartOffset::At(0))]);
+        let old = s.take_fetchable(1, Instant::now()).remove(0);
+        s.remove(&[tp(0)]);
+        s.add([(tp(0), StartOffset::At(0))]);
+        s.cursors.get_mut(&tp(0)).unwrap().leader = Some(1);
+        assert!(s.current(&old).is_none(), "data of the old cursor is stale");
+        assert_ne!(s.take_fetchable(1, Instant::now())[0].version, old.version);
     }
 
     #[test]

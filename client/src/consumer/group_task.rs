@@ -1,0 +1,234 @@
+//! Group subscription: a task that drives the sans-io [`Membership`] on the
+//! coordinator's connections and applies its events to the fetch state.
+//!
+//! ```text
+//! Consumer ──Poll/Subscribe/Close──▶ group task ── Membership
+//!     ▲                                 │ events first (Revoked: stop fetching,
+//!     └──── GroupEvent (observable) ◀───┘  commit positions, then continue)
+//!                                       │ poll_request ─▶ one spawned send per request
+//!                                       └ timers: poll_timeout
+//! ```
+//!
+//! Heartbeat and LeaveGroup use the coordinator's `Other` connection and
+//! everything else its `Group` connection; fetches use `Fetch` connections,
+//! so neither a held JoinGroup nor a long Fetch delays a heartbeat.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use klamm_protocol::Request;
+use tokio::sync::{mpsc, oneshot};
+
+use super::commit::{CommitEntry, CommitIdentity, commit};
+use super::shared::Shared;
+use super::state::StartOffset;
+use crate::conn::{ConnKind, Connection};
+use crate::error::Error;
+use crate::group::{
+    Destination, FitVersion, GroupEvent, GroupRequest, GroupResponse, Membership, RequestId,
+    TopicPartition, Transmit,
+};
+use crate::{Client, Target};
+
+/// What the consumer tells the group task.
+#[derive(Debug)]
+pub(crate) enum GroupCommand {
+    /// The application asked for messages (`max.poll.interval.ms`).
+    Poll,
+    /// A new subscription.
+    Subscribe(Vec<Arc<str>>),
+    /// Leave the group; answered once membership has closed.
+    Close(oneshot::Sender<()>),
+}
+
+/// Runs one member until it closes or fails.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut m: Membership,
+    mut commands: mpsc::UnboundedReceiver<GroupCommand>,
+    events: mpsc::UnboundedSender<GroupEvent>,
+) {
+    let (done_tx, mut done_rx) =
+        mpsc::unbounded_channel::<(RequestId, Result<GroupResponse, Error>)>();
+    let mut closing: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut commands_open = true;
+    // The identity of the last generation: close() forgets the generation
+    // before its Revoked event is read, yet that commit needs it.
+    let mut identity: Option<CommitIdentity> = None;
+    loop {
+        let now = Instant::now();
+        m.handle_timeout(now);
+        remember_identity(&shared, &m, &mut identity);
+        // Events before requests: a Revoked event is the last moment to
+        // commit those partitions in this generation.
+        while let Some(event) = m.poll_event() {
+            let last = matches!(event, GroupEvent::Closed | GroupEvent::Fatal(_));
+            apply(&shared, &event, identity.as_ref()).await;
+            let _ = events.send(event);
+            if last {
+                for c in closing.drain(..) {
+                    let _ = c.send(());
+                }
+                return;
+            }
+        }
+        while let Some(t) = m.poll_request(Instant::now()) {
+            let (client, done) = (shared.client.clone(), done_tx.clone());
+            let timeouts = (
+                shared.client.config().request_timeout(),
+                shared.config.max_poll_interval + Duration::from_secs(5),
+            );
+            tokio::spawn(async move {
+                let id = t.id;
+                let result = send(&client, t, timeouts).await;
+                let _ = done.send((id, result));
+            });
+        }
+        let wake = m.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            Some((id, result)) = done_rx.recv() => match result {
+                Ok(response) => m.handle_response(id, response, Instant::now()),
+                Err(error) => {
+                    tracing::debug!(%error, "group request failed");
+                    shared.client.report(&error);
+                    m.handle_error(id, Instant::now());
+                }
+            },
+            command = commands.recv(), if commands_open => match command {
+                Some(GroupCommand::Poll) => m.notify_poll(Instant::now()),
+                Some(GroupCommand::Subscribe(topics)) => m.subscribe(topics, Instant::now()),
+                Some(GroupCommand::Close(done)) => {
+                    closing.push(done);
+                    m.close();
+                }
+                None => {
+                    commands_open = false;
+                    m.close();
+                }
+            },
+            () = sleep_until(wake) => {}
+        }
+    }
+}
+
+fn remember_identity(shared: &Shared, m: &Membership, identity: &mut Option<CommitIdentity>) {
+    let Some(g) = m.generation() else {
+        return;
+    };
+    let Some(group_id) = shared.config.group_id.clone() else {
+        return;
+    };
+    let next = CommitIdentity {
+        group_id,
+        generation_id: g.generation_id,
+        member_id: g.member_id,
+        group_instance_id: g.group_instance_id,
+    };
+    if identity.as_ref() != Some(&next) {
+        shared.set_identity(next.clone());
+        *identity = Some(next);
+    }
+}
+
+/// Applies a membership event to the fetch state.
+async fn apply(shared: &Shared, event: &GroupEvent, identity: Option<&CommitIdentity>) {
+    match event {
+        GroupEvent::Assigned { partitions, .. } => {
+            tracing::info!(?partitions, "partitions assigned");
+            shared.lock().add(
+                partitions
+                    .iter()
+                    .map(|tp| (tp.clone(), StartOffset::Committed)),
+            );
+            shared.wake();
+        }
+        GroupEvent::Revoked { partitions, .. } => {
+            let positions = stop(shared, partitions);
+            tracing::info!(?partitions, "partitions revoked");
+            if shared.config.enable_auto_commit {
+                if let Some(who) = identity {
+                    let entries: Vec<CommitEntry> = positions
+                        .into_iter()
+                        .map(|(tp, offset, leader_epoch)| CommitEntry {
+                            tp,
+                            offset,
+                            leader_epoch,
+                        })
+                        .collect();
+                    if let Err(e) =
+                        commit(&shared.client, who, &entries, shared.config.retry_backoff).await
+                    {
+                        tracing::warn!(error = %e, "commit on revoke failed");
+                    }
+                }
+            }
+        }
+        GroupEvent::Lost { partitions, .. } => {
+            tracing::warn!(?partitions, "partitions lost");
+            stop(shared, partitions);
+        }
+        _ => {}
+    }
+}
+
+/// Stops fetching `partitions`, drops their buffered data and returns
+/// their positions.
+fn stop(shared: &Shared, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64, Option<i32>)> {
+    let positions = shared.lock().remove(partitions);
+    shared.assignment_epoch.fetch_add(1, Ordering::Release);
+    shared.wake();
+    positions
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one membership request where it must go.
+async fn send(
+    client: &Client,
+    t: Transmit,
+    (short, long): (Duration, Duration),
+) -> Result<GroupResponse, Error> {
+    let conn = match &t.destination {
+        Destination::AnyBroker => {
+            client
+                .connection_for(&Target::AnyBroker, ConnKind::Other)
+                .await?
+        }
+        Destination::Coordinator(c) => {
+            // A held JoinGroup must not delay a heartbeat on one connection.
+            let kind = match t.request {
+                GroupRequest::Heartbeat(_) | GroupRequest::LeaveGroup(_) => ConnKind::Other,
+                _ => ConnKind::Group,
+            };
+            client.connection(c.node_id, kind).await?
+        }
+    };
+    Ok(match t.request {
+        GroupRequest::FindCoordinator(r) => {
+            GroupResponse::FindCoordinator(call(&conn, r, short).await?)
+        }
+        GroupRequest::JoinGroup(r) => GroupResponse::JoinGroup(call(&conn, r, long).await?),
+        GroupRequest::SyncGroup(r) => GroupResponse::SyncGroup(call(&conn, r, long).await?),
+        GroupRequest::Heartbeat(r) => GroupResponse::Heartbeat(call(&conn, r, short).await?),
+        GroupRequest::LeaveGroup(r) => GroupResponse::LeaveGroup(call(&conn, r, short).await?),
+        GroupRequest::OffsetFetch(r) => GroupResponse::OffsetFetch(call(&conn, r, short).await?),
+        GroupRequest::Metadata(r) => GroupResponse::Metadata(call(&conn, r, short).await?),
+    })
+}
+
+/// Sends `request` at the version negotiated on `conn`, reshaped for it.
+async fn call<R: Request + FitVersion>(
+    conn: &Connection,
+    mut request: R,
+    timeout: Duration,
+) -> Result<R::Response, Error> {
+    let version = conn.version_for::<R>()?;
+    request.fit_version(version);
+    conn.send_at(&request, version, timeout).await
+}
