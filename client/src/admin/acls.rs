@@ -127,7 +127,10 @@ code_enum! {
 
 /// Decodes the authorized operations bit set of Metadata, DescribeGroups
 /// and DescribeCluster: bit `n` set means operation code `n` is allowed.
-/// `i32::MIN` means the broker was not asked or did not say.
+/// `i32::MIN` means the broker was not asked or did not say. Only concrete
+/// operations are kept: UNKNOWN, ANY and ALL are filter values, not
+/// something a principal is authorized to do, and bits for codes this
+/// client does not know are dropped (as Kafka's own admin client does).
 pub(crate) fn decode_authorized_operations(bits: i32) -> Option<Vec<AclOperation>> {
     if bits == i32::MIN {
         return None;
@@ -136,6 +139,12 @@ pub(crate) fn decode_authorized_operations(bits: i32) -> Option<Vec<AclOperation
         (0..31)
             .filter(|bit| bits & (1 << bit) != 0)
             .map(|bit| AclOperation::from_code(bit as i8))
+            .filter(|op| {
+                !matches!(
+                    op,
+                    AclOperation::Unknown(_) | AclOperation::Any | AclOperation::All
+                )
+            })
             .collect(),
     )
 }

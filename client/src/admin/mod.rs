@@ -121,3 +121,5 @@ impl Admin {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;

@@ -485,6 +485,7 @@ impl Membership {
         let mut offsets = Vec::new();
         let mut failed = Vec::new();
         let mut answered = BTreeSet::new();
+        let mut retry = Vec::new();
         for (topic, partition, offset, epoch, metadata, code) in rows {
             let tp = TopicPartition::new(topic, partition);
             if !asked.contains(&tp) || !answered.insert(tp.clone()) {
@@ -500,15 +501,15 @@ impl Membership {
                 });
             } else if code.is_retriable() {
                 // UNSTABLE_OFFSET_COMMIT: a transaction is still open.
-                self.fetch_pending.insert(tp);
+                retry.push(tp);
             } else {
                 failed.push((tp, code));
             }
         }
         // Partitions the broker did not mention: ask again.
-        self.fetch_pending
-            .extend(asked.into_iter().filter(|tp| !answered.contains(tp)));
-        if !self.fetch_pending.is_empty() {
+        retry.extend(asked.into_iter().filter(|tp| !answered.contains(tp)));
+        if !retry.is_empty() {
+            self.fetch_pending.extend(retry);
             self.fetch_after = now + self.config.retry_backoff;
         }
         if !offsets.is_empty() || !failed.is_empty() {

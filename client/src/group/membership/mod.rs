@@ -321,15 +321,18 @@ impl Membership {
         self.fetch_pending.clear();
         self.in_flight.clear();
         let dynamic = self.config.group_instance_id.is_none();
-        if dynamic
-            && !self.member_id.is_empty()
-            && self.coordinator.is_some()
-            && !matches!(self.state, State::Failed)
-        {
-            self.leave_pending = Some(std::mem::take(&mut self.member_id));
-            self.state = State::Leaving;
-        } else {
-            self.finish_close();
+        // A stalled member may still owe the LeaveGroup it queued.
+        let leave = self.leave_pending.take().or_else(|| {
+            (dynamic && !self.member_id.is_empty()).then(|| std::mem::take(&mut self.member_id))
+        });
+        match leave {
+            Some(member_id)
+                if self.coordinator.is_some() && !matches!(self.state, State::Failed) =>
+            {
+                self.leave_pending = Some(member_id);
+                self.state = State::Leaving;
+            }
+            _ => self.finish_close(),
         }
         self.generation_id = -1;
     }
@@ -592,8 +595,20 @@ impl Membership {
             self.owned.remove(tp);
             self.fetch_pending.remove(tp);
         }
+        self.forget_fetches(&partitions);
         self.events
             .push_back(GroupEvent::Revoked { partitions, reason });
+    }
+
+    /// An OffsetFetch in flight must not report partitions given up since it
+    /// was sent: if they come back in a later generation, its answer may
+    /// predate the commit made on revocation.
+    fn forget_fetches(&mut self, partitions: &[TopicPartition]) {
+        for f in self.in_flight.values_mut() {
+            if let Kind::OffsetFetch(asked) = &mut f.kind {
+                asked.retain(|tp| !partitions.contains(tp));
+            }
+        }
     }
 
     /// The membership is gone: owned partitions are lost, the generation is
@@ -601,6 +616,7 @@ impl Membership {
     fn lose(&mut self, reason: LostReason, reset_member_id: bool) {
         let owned: Vec<TopicPartition> = std::mem::take(&mut self.owned).into_iter().collect();
         self.fetch_pending.clear();
+        self.forget_fetches(&owned);
         if !owned.is_empty() {
             self.events.push_back(GroupEvent::Lost {
                 partitions: owned,

@@ -1113,3 +1113,63 @@ fn followers_do_not_watch_partition_counts() {
     assert!(!t.m.check_partition_counts(&counts, t.now));
     assert_eq!(t.m.state(), MemberState::Stable);
 }
+
+#[test]
+fn offset_fetch_answer_from_before_a_revocation_is_not_reported() {
+    let mut t = Test::new(eager());
+    t.join_as_follower(&[tp(0)], 5);
+    t.events();
+    let old_fetch = t.request();
+    assert!(matches!(old_fetch.request, GroupRequest::OffsetFetch(_)));
+    // A rebalance revokes t-0 (the app commits offset 10 now) and gives it back.
+    t.m.handle_commit_error(ErrorCode::RebalanceInProgress, t.now);
+    let (req, _) = t.join();
+    t.respond(&req, join_follower("m1", 6, "roundrobin"));
+    t.sync(&[tp(0)]);
+    t.events();
+    // The fetch sent before the commit answers with the old offset: dropped.
+    t.respond(
+        &old_fetch,
+        GroupResponse::OffsetFetch(OffsetFetchResponse::default().with_topics(vec![
+                OffsetFetchResponseTopic::default()
+                    .with_name("t".into())
+                    .with_partitions(vec![
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(3),
+                    ]),
+            ])),
+    );
+    assert!(t.events().is_empty());
+    // The new generation's own fetch follows.
+    let f = t.request();
+    assert!(matches!(f.request, GroupRequest::OffsetFetch(_)));
+}
+
+#[test]
+fn closing_a_stalled_member_still_sends_its_leave_group() {
+    let mut t = Test::new(eager());
+    t.join_as_follower(&[tp(0)], 5);
+    t.fetch_offsets();
+    t.events();
+    let start = t.now;
+    while t.now + HEARTBEAT < start + MAX_POLL {
+        t.advance(HEARTBEAT);
+        let (req, _) = t.heartbeat();
+        t.respond(&req, hb(ErrorCode::None));
+    }
+    t.advance(start + MAX_POLL - t.now);
+    assert_eq!(t.m.state(), MemberState::Stalled);
+    t.m.close();
+    assert_eq!(t.m.state(), MemberState::Leaving);
+    let leave = t.request();
+    let GroupRequest::LeaveGroup(l) = &leave.request else {
+        panic!("{leave:?}")
+    };
+    assert_eq!(l.members[0].member_id.as_str(), "m1");
+    t.respond(
+        &leave,
+        GroupResponse::LeaveGroup(LeaveGroupResponse::default()),
+    );
+    assert_eq!(t.m.state(), MemberState::Closed);
+}
