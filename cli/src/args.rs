@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "klamm",
     version,
-    about = "Kafka from the command line: cluster, topics, offsets, produce, consume, demo",
+    about = "Kafka from the command line: cluster, topics, offsets, produce, consume, groups, configs, demo",
     after_help = "\
 Examples:
   klamm -b localhost:9092 cluster
@@ -71,6 +71,81 @@ pub(crate) enum Command {
     Consume(ConsumeArgs),
     /// Create a topic, produce records, consume them back and verify them.
     Demo(DemoArgs),
+    /// List, describe and delete consumer groups.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Describe, set and delete topic or broker configs.
+    #[command(subcommand)]
+    Configs(ConfigsCommand),
+}
+
+/// `klamm groups ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsCommand {
+    /// List the cluster's groups.
+    #[command(after_help = "Examples:\n  klamm groups list\n  klamm groups list --json")]
+    List,
+    /// State, members and committed offsets of groups.
+    #[command(
+        after_help = "Examples:\n  klamm groups describe billing\n  klamm groups describe billing audit --json"
+    )]
+    Describe {
+        /// The groups.
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+    /// Delete groups (they must have no members).
+    #[command(after_help = "Example:\n  klamm groups delete billing")]
+    Delete {
+        /// The groups.
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+}
+
+/// Which resource a config command is about.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ConfigTarget {
+    /// A topic.
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+    /// A broker, by id.
+    #[arg(long)]
+    pub(crate) broker: Option<i32>,
+}
+
+/// `klamm configs ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigsCommand {
+    /// Show configs and where each value comes from.
+    #[command(
+        after_help = "Examples:\n  klamm configs describe --topic orders\n  klamm configs describe --broker 1 --json"
+    )]
+    Describe {
+        #[command(flatten)]
+        target: ConfigTarget,
+    },
+    /// Set configs (IncrementalAlterConfigs).
+    #[command(
+        after_help = "Example:\n  klamm configs set --topic orders retention.ms=600000 cleanup.policy=compact"
+    )]
+    Set {
+        #[command(flatten)]
+        target: ConfigTarget,
+        /// KEY=VALUE pairs.
+        #[arg(required = true, value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Remove configs set on the resource (back to the default).
+    #[command(after_help = "Example:\n  klamm configs delete --topic orders retention.ms")]
+    Delete {
+        #[command(flatten)]
+        target: ConfigTarget,
+        /// Config names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 /// `klamm topics ...`.

@@ -309,7 +309,56 @@ fn group_mode_resumes_from_committed_offsets() {
         b"",
     ));
     assert_eq!(stdout(&second), "c\n", "{}", stderr(&second));
+    // `groups describe` shows what the group committed.
+    let described = ok(klamm(&["--json", "groups", "describe", &group], b""));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&described)).expect("JSON");
+    let committed: Vec<(i64, i64)> = json[0]["offsets"]
+        .as_array()
+        .expect("offsets")
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_i64().unwrap_or(-1),
+                o["offset"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert!(
+        committed.contains(&(0, 2)) && committed.contains(&(1, 1)),
+        "{committed:?}"
+    );
+    let listed = ok(klamm(&["groups", "list"], b""));
+    assert!(
+        stdout(&listed).lines().any(|l| l.starts_with(&group)),
+        "{}",
+        stdout(&listed)
+    );
     // An explicit offset makes no sense for a group.
     let bad = klamm(&["consume", &topic, "-g", &group, "-o", "5"], b"");
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn configs_set_and_describe() {
+    let topic = unique_topic("cli-configs");
+    create(&topic, "1");
+    ok(klamm(
+        &["configs", "set", "--topic", &topic, "retention.ms=600000"],
+        b"",
+    ));
+    let described = ok(klamm(
+        &["--json", "configs", "describe", "--topic", &topic],
+        b"",
+    ));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&described)).expect("JSON");
+    let retention = json
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["name"] == "retention.ms")
+        .expect("retention.ms is described");
+    assert_eq!(retention["value"], "600000");
+    // Exactly one of --topic / --broker.
+    let out = klamm(&["configs", "describe"], b"");
+    assert_eq!(out.status.code(), Some(2));
 }

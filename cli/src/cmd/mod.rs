@@ -1,8 +1,10 @@
 //! One module per subcommand; this one connects and dispatches.
 
 mod cluster;
+mod configs;
 mod consume;
 mod demo;
+mod groups;
 mod offsets;
 mod produce;
 mod topics;
@@ -85,6 +87,8 @@ pub(crate) async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Produce(p) => produce::run(&mut ctx, p).await?,
         Command::Consume(c) => consume::run(&mut ctx, c).await?,
         Command::Demo(d) => return demo::run(&mut ctx, d).await,
+        Command::Groups(g) => groups::run(&mut ctx, g).await?,
+        Command::Configs(c) => configs::run(&mut ctx, c).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
