@@ -7,7 +7,9 @@
 //! batch, and ListOffsets "latest" answers the last batch's base offset + 1.
 //! Tests that seek or resume therefore use batch-aligned offsets (each
 //! `produce` call below starts new batches), and where a test could see
-//! either behaviour it says which result each broker gives.
+//! either behaviour it says which result each broker gives. Mid-batch
+//! fetches, leader moves, fenced epochs and OFFSET_OUT_OF_RANGE are tested
+//! on the mock cluster in client/src/consumer/mock_tests.rs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -361,8 +363,8 @@ async fn auto_offset_reset_none_surfaces_errors_and_other_partitions_go_on() {
     // An offset past the end: Kafka answers OFFSET_OUT_OF_RANGE, which
     // with no reset policy is an error for that partition. tansu answers
     // no error and no records (high watermark 3), so nothing arrives; the
-    // consumer's handling of the error code is unit-tested in
-    // client/src/consumer/state.rs.
+    // consumer's handling of the error code is tested on the mock cluster
+    // (client/src/consumer/mock_tests.rs) and in client/src/consumer/state.rs.
     c.seek(&p1, 1_000).unwrap();
     match tokio::time::timeout(Duration::from_secs(1), c.recv()).await {
         Ok(Err(err)) => assert_eq!(err.code(), Some(ErrorCode::OffsetOutOfRange), "{err}"),

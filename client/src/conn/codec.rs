@@ -7,7 +7,7 @@
 //! ```
 //! No I/O and no clock: the driver owns both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
@@ -22,14 +22,22 @@ const CORRELATION_OFFSET: usize = 8;
 pub(crate) struct Codec<T> {
     next_correlation: i32,
     in_flight: HashMap<i32, T>,
+    /// Ids of one-way requests (acks=0 Produce) whose response, should the
+    /// broker send one anyway, is dropped; the newest `ONE_WAY_KEEP`.
+    one_way: VecDeque<i32>,
     reader: FrameReader,
 }
+
+/// One-way ids remembered: a broker that answers them (tansu does) answers
+/// in order, long before this many more were sent.
+const ONE_WAY_KEEP: usize = 1024;
 
 impl<T> Codec<T> {
     pub(crate) fn new(max_frame_size: usize) -> Self {
         Self {
             next_correlation: 0,
             in_flight: HashMap::new(),
+            one_way: VecDeque::new(),
             reader: FrameReader::new(max_frame_size),
         }
     }
@@ -60,18 +68,36 @@ impl<T> Codec<T> {
     /// The next complete response: its correlation id, the entry recorded for
     /// it, and the frame starting at the response header.
     pub(crate) fn next_response(&mut self) -> Result<Option<(i32, T, Bytes)>, FrameError> {
-        let Some(frame) = self.reader.next_frame()? else {
-            return Ok(None);
-        };
-        let id = match frame.get(..4) {
-            Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            None => return Err(FrameError::TooShort(frame.len())),
-        };
-        let entry = self
-            .in_flight
-            .remove(&id)
-            .ok_or(FrameError::UnknownCorrelationId(id))?;
-        Ok(Some((id, entry, frame)))
+        loop {
+            let Some(frame) = self.reader.next_frame()? else {
+                return Ok(None);
+            };
+            let id = match frame.get(..4) {
+                Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                None => return Err(FrameError::TooShort(frame.len())),
+            };
+            if let Some(entry) = self.in_flight.remove(&id) {
+                return Ok(Some((id, entry, frame)));
+            }
+            match self.one_way.iter().position(|&w| w == id) {
+                Some(at) => {
+                    self.one_way.remove(at);
+                }
+                None => return Err(FrameError::UnknownCorrelationId(id)),
+            }
+        }
+    }
+
+    /// Turns request `id` into a one-way request (Kafka sends no response to
+    /// an acks=0 Produce): its entry is returned now, and a response that
+    /// arrives anyway is dropped instead of poisoning the connection.
+    pub(crate) fn forget(&mut self, id: i32) -> Option<T> {
+        let entry = self.in_flight.remove(&id)?;
+        self.one_way.push_back(id);
+        if self.one_way.len() > ONE_WAY_KEEP {
+            self.one_way.pop_front();
+        }
+        Some(entry)
     }
 
     /// Removes one request (it timed out), if still in flight.
@@ -240,5 +266,26 @@ mod tests {
                 prop_assert!(c.in_flight() <= 4);
             }
         }
+    }
+
+    #[test]
+    fn one_way_requests_tolerate_a_response_or_none() {
+        let mut c: Codec<&str> = Codec::new(1 << 20);
+        let mut frame = BytesMut::from(&[0u8, 0, 0, 8, 0, 0, 0, 3, 0, 0, 0, 0][..]);
+        let a = c.start(&mut frame.clone(), "a").unwrap();
+        let b = c.start(&mut frame, "b").unwrap();
+        assert_eq!(c.forget(a), Some("a"));
+        assert_eq!(c.in_flight(), 1);
+        // A response to the one-way request is skipped, the next is matched.
+        for id in [a, b] {
+            c.read_buffer().extend_from_slice(&4i32.to_be_bytes());
+            c.read_buffer().extend_from_slice(&id.to_be_bytes());
+        }
+        let (id, entry, _) = c.next_response().unwrap().unwrap();
+        assert_eq!((id, entry), (b, "b"));
+        // A second response to it is unknown again.
+        c.read_buffer().extend_from_slice(&4i32.to_be_bytes());
+        c.read_buffer().extend_from_slice(&a.to_be_bytes());
+        assert!(c.next_response().is_err());
     }
 }

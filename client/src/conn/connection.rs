@@ -130,6 +130,17 @@ impl Connection {
         self.decode::<R>(response, version)
     }
 
+    /// Sends a request that gets no response (a Produce with acks=0) at the
+    /// best common version; returns once it is queued for the socket. A
+    /// response the broker sends anyway is dropped.
+    pub async fn send_one_way<R: Request>(&self, request: &R) -> Result<(), Error> {
+        let version = self.version_for::<R>()?;
+        let frame = self.encode(request, version)?;
+        self.driver
+            .one_way(frame, R::KEY.name(), self.request_timeout)
+            .await
+    }
+
     /// Sends during a handshake or re-authentication: bypasses a paused driver.
     pub(crate) async fn send_auth<R: Request>(
         &self,

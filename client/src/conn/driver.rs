@@ -44,6 +44,9 @@ pub(crate) struct Command {
     pub(crate) timeout: Duration,
     /// Where the response frame (from the response header on) goes.
     pub(crate) reply: oneshot::Sender<Result<Bytes, Error>>,
+    /// No response is expected (acks=0 Produce): `reply` gets an empty
+    /// frame as soon as the request is queued for writing.
+    pub(crate) one_way: bool,
 }
 
 /// Out-of-band messages for the driver.
@@ -152,6 +155,7 @@ impl DriverHandle {
             api,
             timeout,
             reply,
+            one_way: false,
         };
         // The driver enforces `timeout` from the moment the frame is written;
         // this outer bound also covers waiting in the queue, with slack so the
@@ -195,6 +199,42 @@ impl DriverHandle {
     /// Resumes ordinary requests.
     pub(crate) fn resume(&self) {
         let _ = self.control.send(Control::Resume);
+    }
+
+    /// Sends a frame that gets no response (acks=0 Produce); returns once
+    /// it is queued for writing on the socket.
+    pub(crate) async fn one_way(
+        &self,
+        frame: BytesMut,
+        api: &'static str,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let (reply, queued) = oneshot::channel();
+        let command = Command {
+            frame,
+            api,
+            timeout,
+            reply,
+            one_way: true,
+        };
+        let work = async {
+            self.requests
+                .send(command)
+                .await
+                .map_err(|_| self.lost("connection closed"))?;
+            queued
+                .await
+                .map_err(|_| self.lost("connection closed before the request was written"))?
+                .map(drop)
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::RequestTimeout {
+                broker: self.broker.to_string(),
+                api,
+                after: timeout,
+            }),
+        }
     }
 
     fn lost(&self, reason: &str) -> Error {
@@ -386,6 +426,7 @@ fn enqueue(
         api,
         timeout,
         reply,
+        one_way,
     } = cmd;
     let pending = Pending {
         api,
@@ -395,8 +436,14 @@ fn enqueue(
     match codec.start(&mut frame, pending) {
         Some(id) => {
             tracing::debug!(api, correlation_id = id, bytes = frame.len(), "request");
-            deadlines.push(Reverse((Instant::now() + timeout, id)));
             out.extend_from_slice(&frame);
+            if one_way {
+                if let Some(pending) = codec.forget(id) {
+                    let _ = pending.reply.send(Ok(Bytes::new()));
+                }
+            } else {
+                deadlines.push(Reverse((Instant::now() + timeout, id)));
+            }
         }
         None => {
             // Only a bug in the encoder can produce this; fail just this request.

@@ -26,6 +26,8 @@ mod fetcher;
 mod group_task;
 mod list_offsets;
 mod message;
+#[cfg(test)]
+mod mock_tests;
 mod shared;
 mod state;
 mod supervisor;

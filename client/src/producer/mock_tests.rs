@@ -519,3 +519,31 @@ async fn in_flight_batches_behind_a_failed_one_are_resent_in_order() {
     );
     assert_eq!(m.records_failed, 0);
 }
+
+#[tokio::test]
+async fn acks_0_completes_on_write_whether_or_not_the_broker_answers() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[("acks", "0")]).await;
+    // The mock answers acks=0 (as tansu does): the answer is dropped.
+    let d = p.send(ProducerRecord::new("t").value("a")).await.unwrap();
+    let m = d.await.unwrap();
+    assert_eq!((m.partition, m.offset), (0, -1));
+    // Done means written, not yet stored: wait for the broker to store it.
+    for _ in 0..200 {
+        if log.total("t") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(log.total("t"), 1);
+    // A broker that holds its answer (Kafka sends none) does not hold us.
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_secs(30))).times(1));
+    let d = p.send(ProducerRecord::new("t").value("b")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), d)
+        .await
+        .expect("acks=0 did not wait for a response")
+        .unwrap();
+    let d = p.send(ProducerRecord::new("t").value("c")).await.unwrap();
+    d.await.unwrap();
+    assert_eq!(p.metrics().records_sent, 3);
+}

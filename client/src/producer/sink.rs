@@ -48,7 +48,8 @@ const MIN_PRODUCE_VERSION: i16 = 3;
 /// A request on its way and the batches it carries.
 struct InFlight {
     batches: Vec<ProducerBatch>,
-    result: Result<ProduceResponse, Error>,
+    /// `None`: an acks=0 request, written and not answered.
+    result: Result<Option<ProduceResponse>, Error>,
 }
 
 type InFlightFuture = Pin<Box<dyn Future<Output = InFlight> + Send>>;
@@ -153,7 +154,7 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
     if sent.is_empty() {
         return InFlight {
             batches: sent,
-            result: Ok(ProduceResponse::default()),
+            result: Ok(Some(ProduceResponse::default())),
         };
     }
     let timeout = shared.client.config().request_timeout();
@@ -177,7 +178,12 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
                 ),
             });
         }
-        conn.send_at(&request, version, timeout).await
+        if shared.config.acks() == Acks::None {
+            // Kafka does not answer acks=0: the batches are done once written.
+            conn.send_one_way(&request).await.map(|()| None)
+        } else {
+            conn.send_at(&request, version, timeout).await.map(Some)
+        }
     }
     .await;
     Metrics::sub(&shared.metrics.in_flight_requests, 1);
@@ -198,7 +204,17 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
 fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
     let InFlight { batches, result } = done;
     let response = match result {
-        Ok(r) => r,
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let ack = BatchAck {
+                base_offset: -1,
+                log_append_time: -1,
+            };
+            for b in batches {
+                succeed(shared, b, ack);
+            }
+            return None;
+        }
         Err(e) => {
             // The connection failed or timed out: the broker may or may not
             // have written the batches. Retrying keeps their sequence
