@@ -67,7 +67,7 @@ pub(crate) enum Command {
     },
     /// Produce records from stdin (one per line) or from --value.
     Produce(ProduceArgs),
-    /// Consume records from partitions (assignment mode).
+    /// Consume records: assigned partitions, or as a group member (-g).
     Consume(ConsumeArgs),
     /// Create a topic, produce records, consume them back and verify them.
     Demo(DemoArgs),
@@ -243,6 +243,7 @@ Examples:
   klamm consume orders -o beginning -e
   klamm consume orders -p 0 -o 42 -c 10 --output json
   klamm consume orders payments -o end
+  klamm consume orders -g billing -o beginning -e
   klamm consume orders -e -f 'Topic %t [%p] at offset %o: key %k: %s\\n'
 
 Format string (-f): %t topic, %p partition, %o offset, %k key, %s value,
@@ -255,6 +256,11 @@ pub(crate) struct ConsumeArgs {
     /// Only these partitions (repeatable; default: all).
     #[arg(short = 'p', long)]
     pub(crate) partition: Vec<i32>,
+    /// Consume as a member of this consumer group (subscribe; commits on
+    /// exit). -o beginning|end then applies where the group has no
+    /// committed offset.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
     /// Start at beginning, end, or an offset.
     #[arg(short = 'o', long, default_value = "end", value_parser = parse_start)]
     pub(crate) offset: Start,

@@ -287,3 +287,29 @@ fn unreachable_broker_exits_3() {
         "{err}"
     );
 }
+
+#[test]
+fn group_mode_resumes_from_committed_offsets() {
+    let topic = unique_topic("cli-group");
+    let group = unique_topic("cli-group-g");
+    create(&topic, "2");
+    ok(klamm(&["produce", &topic, "-p", "0"], b"a\nb\n"));
+    let first = ok(klamm(
+        &["consume", &topic, "-g", &group, "-o", "beginning", "-e"],
+        b"",
+    ));
+    let text = stdout(&first);
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["a", "b"], "{}", stderr(&first));
+    // The group committed on exit: a second run sees only the new record.
+    ok(klamm(&["produce", &topic, "-p", "1"], b"c\n"));
+    let second = ok(klamm(
+        &["consume", &topic, "-g", &group, "-o", "beginning", "-e"],
+        b"",
+    ));
+    assert_eq!(stdout(&second), "c\n", "{}", stderr(&second));
+    // An explicit offset makes no sense for a group.
+    let bad = klamm(&["consume", &topic, "-g", &group, "-o", "5"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -101,6 +101,29 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
         None => Output::Raw,
     };
     consumer_defaults(ctx);
+    if let Some(group) = &args.group {
+        let reset = match args.offset {
+            Start::Beginning => "earliest",
+            Start::End => "latest",
+            Start::At(_) => {
+                return Err(CliError::usage(
+                    "-o OFFSET with -g",
+                    "a group starts at its committed offsets",
+                )
+                .hint("-o beginning or -o end (used where the group has no committed offset)"));
+            }
+        };
+        if !args.partition.is_empty() {
+            return Err(CliError::usage(
+                "-p with -g",
+                "the group assigns the partitions",
+            ));
+        }
+        ctx.props.set("group.id", group.as_str());
+        ctx.props.set("auto.offset.reset", reset);
+        // A group member commits what it printed (on close and every 5 s).
+        ctx.props.set("enable.auto.commit", "true");
+    }
     let client_config = ctx.client_config()?;
     let config = ConsumerConfig::from_properties(&mut ctx.props)
         .map_err(|e| CliError::client("bad consumer configuration", e))?;
@@ -114,10 +137,17 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
         Start::At(o) => StartOffset::At(o),
     };
     let mut consumer = Consumer::with_client(client, config);
-    consumer
-        .assign(partitions.iter().map(|tp| (tp.clone(), start)))
-        .await
-        .map_err(|e| CliError::client("assigning partitions", e))?;
+    if args.group.is_some() {
+        consumer
+            .subscribe(args.topics.iter().cloned())
+            .await
+            .map_err(|e| CliError::client("joining the group", e))?;
+    } else {
+        consumer
+            .assign(partitions.iter().map(|tp| (tp.clone(), start)))
+            .await
+            .map_err(|e| CliError::client("assigning partitions", e))?;
+    }
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -140,13 +170,28 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
         if let Err(e) = out.flush() {
             return quiet_on_broken_pipe(e);
         }
-        if args.exit_at_end && partitions.iter().all(|tp| consumer.lag(tp) == Some(0)) {
+        if args.exit_at_end && at_end(&mut consumer, &partitions, args.group.is_some()) {
             break;
         }
     }
     drop(out);
-    let _ = consumer.close().await;
-    Ok(())
+    // Closing commits (group mode) and leaves the group.
+    consumer
+        .close()
+        .await
+        .map_err(|e| CliError::client("closing the consumer", e))
+}
+
+/// Whether every partition is read to its high watermark: all of the
+/// topics' partitions in assignment mode; in group mode the group's
+/// assignment, once it covers every partition (this member is alone).
+fn at_end(consumer: &mut Consumer, partitions: &[TopicPartition], group: bool) -> bool {
+    let assigned = consumer.assignment();
+    if group && assigned.len() < partitions.len() {
+        return false;
+    }
+    let watched = if group { &assigned[..] } else { partitions };
+    watched.iter().all(|tp| consumer.lag(tp) == Some(0))
 }
 
 /// A reader that went away (`| head`) ends the command quietly.
