@@ -94,6 +94,22 @@ pub(crate) enum GroupsCommand {
         #[arg(required = true)]
         groups: Vec<String>,
     },
+    /// Move a group's committed offsets (prints the plan; --execute applies it).
+    #[command(
+        after_help = "Examples:\n  klamm groups reset-offsets billing --topic orders --to-earliest\n  klamm groups reset-offsets billing --topic orders --to-offset 42 --execute\n\nThe group must have no active members when executing."
+    )]
+    ResetOffsets {
+        /// The group.
+        group: String,
+        /// The topic whose partitions move (all of them).
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        to: ResetTo,
+        /// Apply the plan (without it: dry run).
+        #[arg(long)]
+        execute: bool,
+    },
     /// Delete groups (they must have no members).
     #[command(after_help = "Example:\n  klamm groups delete billing")]
     Delete {
@@ -101,6 +117,21 @@ pub(crate) enum GroupsCommand {
         #[arg(required = true)]
         groups: Vec<String>,
     },
+}
+
+/// Where `groups reset-offsets` moves the offsets.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ResetTo {
+    /// The log start of each partition.
+    #[arg(long)]
+    pub(crate) to_earliest: bool,
+    /// The log end of each partition.
+    #[arg(long)]
+    pub(crate) to_latest: bool,
+    /// This offset in every partition.
+    #[arg(long, value_name = "OFFSET")]
+    pub(crate) to_offset: Option<i64>,
 }
 
 /// Which resource a config command is about.

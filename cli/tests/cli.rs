@@ -333,6 +333,44 @@ fn group_mode_resumes_from_committed_offsets() {
         "{}",
         stdout(&listed)
     );
+    // reset-offsets: a dry run changes nothing, --execute moves them.
+    let committed_at = |p: i64| {
+        let d = ok(klamm(&["--json", "groups", "describe", &group], b""));
+        let json: serde_json::Value = serde_json::from_str(&stdout(&d)).expect("JSON");
+        json[0]["offsets"]
+            .as_array()
+            .expect("offsets")
+            .iter()
+            .find(|o| o["partition"] == p)
+            .and_then(|o| o["offset"].as_i64())
+    };
+    let dry = ok(klamm(
+        &[
+            "groups",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+        ],
+        b"",
+    ));
+    assert!(stdout(&dry).contains("dry run"), "{}", stdout(&dry));
+    assert_eq!(committed_at(0), Some(2));
+    ok(klamm(
+        &[
+            "groups",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--execute",
+        ],
+        b"",
+    ));
+    assert_eq!(committed_at(0), Some(0));
+    assert_eq!(committed_at(1), Some(0));
     // An explicit offset makes no sense for a group.
     let bad = klamm(&["consume", &topic, "-g", &group, "-o", "5"], b"");
     assert_eq!(bad.status.code(), Some(2));
