@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "klamm",
     version,
-    about = "Kafka from the command line: cluster, topics, offsets, produce, consume, groups, configs, demo",
+    about = "Kafka from the command line: cluster, topics, offsets, produce, consume, groups, configs, perf, demo",
     after_help = "\
 Examples:
   klamm -b localhost:9092 cluster
@@ -77,6 +77,37 @@ pub(crate) enum Command {
     /// Describe, set and delete topic or broker configs.
     #[command(subcommand)]
     Configs(ConfigsCommand),
+    /// Measure produce or consume throughput against a topic.
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+/// `klamm perf ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PerfCommand {
+    /// Produce COUNT records of SIZE bytes, every delivery awaited.
+    #[command(
+        after_help = "Examples:\n  klamm perf produce bench --count 1000000 --size 100\n  klamm perf produce bench -X compression.type=lz4 -X linger.ms=20"
+    )]
+    Produce {
+        /// The topic (must exist).
+        topic: String,
+        /// Records to produce.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Consume COUNT records from the beginning of every partition.
+    #[command(after_help = "Example:\n  klamm perf consume bench --count 1000000")]
+    Consume {
+        /// The topic.
+        topic: String,
+        /// Records to read.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+    },
 }
 
 /// `klamm groups ...`.

@@ -400,3 +400,25 @@ fn configs_set_and_describe() {
     let out = klamm(&["configs", "describe"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn perf_produce_then_consume() {
+    let topic = unique_topic("cli-perf");
+    create(&topic, "2");
+    let produced = ok(klamm(
+        &[
+            "--json", "perf", "produce", &topic, "--count", "3000", "--size", "10",
+        ],
+        b"",
+    ));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&produced)).expect("JSON");
+    assert_eq!(json["records"], 3000);
+    assert_eq!(json["bytes"], 30000);
+    let consumed = ok(klamm(
+        &["--json", "perf", "consume", &topic, "--count", "3000"],
+        b"",
+    ));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&consumed)).expect("JSON");
+    assert_eq!(json["records"], 3000);
+    assert_eq!(json["bytes"], 30000);
+}

@@ -6,6 +6,7 @@ mod consume;
 mod demo;
 mod groups;
 mod offsets;
+mod perf;
 mod produce;
 mod topics;
 
@@ -89,6 +90,7 @@ pub(crate) async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Demo(d) => return demo::run(&mut ctx, d).await,
         Command::Groups(g) => groups::run(&mut ctx, g).await?,
         Command::Configs(c) => configs::run(&mut ctx, c).await?,
+        Command::Perf(p) => perf::run(&mut ctx, p).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
