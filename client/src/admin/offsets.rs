@@ -94,7 +94,7 @@ pub(super) fn build_list_offsets(
     version: i16,
 ) -> Result<ListOffsetsRequest, Error> {
     let wanted = specs.iter().filter(|(k, _)| keys.contains(k));
-    if version < 7 && specs.iter().any(|(_, s)| *s == OffsetSpec::MaxTimestamp) {
+    if version < 7 && wanted.clone().any(|(_, s)| *s == OffsetSpec::MaxTimestamp) {
         return Err(needs_version::<ListOffsetsRequest>(
             "ListOffsets max timestamp",
             7,

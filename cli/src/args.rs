@@ -1,0 +1,461 @@
+//! The command line: global options and one subcommand per job (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Kafka from the command line, on the klamm client.
+#[derive(Debug, Parser)]
+#[command(
+    name = "klamm",
+    version,
+    about = "Kafka from the command line: cluster, topics, offsets, produce, consume, groups, configs, demo",
+    after_help = "\
+Examples:
+  klamm -b localhost:9092 cluster
+  klamm topics create orders -p 6
+  echo 'k1:hello' | klamm produce orders -K: --report
+  klamm consume orders -o beginning -e -f '%p/%o %k=%s\\n'
+  klamm demo --count 10000
+
+The broker comes from -b, else the KLAMM_BOOTSTRAP environment variable.
+Exit codes: 0 done, 1 the operation failed, 2 bad arguments or configuration,
+3 the broker could not be reached."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT...] (default: $KLAMM_BOOTSTRAP).
+    #[arg(short = 'b', long, global = true, value_name = "HOST:PORT")]
+    pub(crate) bootstrap: Option<String>,
+    /// Any client, producer or consumer property, e.g. -X linger.ms=5
+    /// (repeatable; overrides --config).
+    #[arg(short = 'X', value_name = "KEY=VALUE", global = true, value_parser = parse_key_value)]
+    pub(crate) property: Vec<(String, String)>,
+    /// A Java .properties file with client properties.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print results as JSON (one object, or one per line for streams).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Log to stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Brokers, controller and the API versions negotiated with each broker.
+    #[command(after_help = "Examples:\n  klamm cluster\n  klamm cluster --json")]
+    Cluster,
+    /// List, describe, create and delete topics, add partitions.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Earliest and latest offset of every partition of a topic.
+    #[command(after_help = "Examples:\n  klamm offsets orders\n  klamm offsets orders --json")]
+    Offsets {
+        /// The topic.
+        topic: String,
+    },
+    /// Produce records from stdin (one per line) or from --value.
+    Produce(ProduceArgs),
+    /// Consume records: assigned partitions, or as a group member (-g).
+    Consume(ConsumeArgs),
+    /// Create a topic, produce records, consume them back and verify them.
+    Demo(DemoArgs),
+    /// List, describe and delete consumer groups.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Describe, set and delete topic or broker configs.
+    #[command(subcommand)]
+    Configs(ConfigsCommand),
+}
+
+/// `klamm groups ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupsCommand {
+    /// List the cluster's groups.
+    #[command(after_help = "Examples:\n  klamm groups list\n  klamm groups list --json")]
+    List,
+    /// State, members and committed offsets of groups.
+    #[command(
+        after_help = "Examples:\n  klamm groups describe billing\n  klamm groups describe billing audit --json"
+    )]
+    Describe {
+        /// The groups.
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+    /// Move a group's committed offsets (prints the plan; --execute applies it).
+    #[command(
+        after_help = "Examples:\n  klamm groups reset-offsets billing --topic orders --to-earliest\n  klamm groups reset-offsets billing --topic orders --to-offset 42 --execute\n\nThe group must have no active members when executing."
+    )]
+    ResetOffsets {
+        /// The group.
+        group: String,
+        /// The topic whose partitions move (all of them).
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        to: ResetTo,
+        /// Apply the plan (without it: dry run).
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Delete groups (they must have no members).
+    #[command(after_help = "Example:\n  klamm groups delete billing")]
+    Delete {
+        /// The groups.
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+}
+
+/// Where `groups reset-offsets` moves the offsets.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ResetTo {
+    /// The log start of each partition.
+    #[arg(long)]
+    pub(crate) to_earliest: bool,
+    /// The log end of each partition.
+    #[arg(long)]
+    pub(crate) to_latest: bool,
+    /// This offset in every partition.
+    #[arg(long, value_name = "OFFSET")]
+    pub(crate) to_offset: Option<i64>,
+}
+
+/// Which resource a config command is about.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ConfigTarget {
+    /// A topic.
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+    /// A broker, by id.
+    #[arg(long)]
+    pub(crate) broker: Option<i32>,
+}
+
+/// `klamm configs ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigsCommand {
+    /// Show configs and where each value comes from.
+    #[command(
+        after_help = "Examples:\n  klamm configs describe --topic orders\n  klamm configs describe --broker 1 --json"
+    )]
+    Describe {
+        #[command(flatten)]
+        target: ConfigTarget,
+    },
+    /// Set configs (IncrementalAlterConfigs).
+    #[command(
+        after_help = "Example:\n  klamm configs set --topic orders retention.ms=600000 cleanup.policy=compact"
+    )]
+    Set {
+        #[command(flatten)]
+        target: ConfigTarget,
+        /// KEY=VALUE pairs.
+        #[arg(required = true, value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Remove configs set on the resource (back to the default).
+    #[command(after_help = "Example:\n  klamm configs delete --topic orders retention.ms")]
+    Delete {
+        #[command(flatten)]
+        target: ConfigTarget,
+        /// Config names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// `klamm topics ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopicsCommand {
+    /// List the cluster's topics.
+    #[command(after_help = "Examples:\n  klamm topics list\n  klamm topics list --internal --json")]
+    List {
+        /// Include internal topics.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Partitions, leaders, replicas and ISR of topics.
+    #[command(
+        after_help = "Examples:\n  klamm topics describe orders\n  klamm topics describe orders payments --json"
+    )]
+    Describe {
+        /// The topics.
+        #[arg(required = true)]
+        topics: Vec<String>,
+    },
+    /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  klamm topics create orders -p 6\n  klamm topics create compacted -p 3 -c cleanup.policy=compact"
+    )]
+    Create {
+        /// The topic.
+        topic: String,
+        /// Number of partitions.
+        #[arg(short = 'p', long, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor.
+        #[arg(short = 'r', long, default_value_t = 1)]
+        replication: i16,
+        /// A topic config, e.g. -c retention.ms=60000 (repeatable).
+        #[arg(short = 'c', long = "topic-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+        /// Succeed when the topic already exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// Delete topics.
+    #[command(after_help = "Examples:\n  klamm topics delete orders\n  klamm topics delete a b c")]
+    Delete {
+        /// The topics.
+        #[arg(required = true)]
+        topics: Vec<String>,
+    },
+    /// Raise a topic's partition count.
+    #[command(after_help = "Example:\n  klamm topics add-partitions orders --total 12")]
+    AddPartitions {
+        /// The topic.
+        topic: String,
+        /// The new total number of partitions.
+        #[arg(long)]
+        total: i32,
+    },
+}
+
+/// Compression codecs for `-z`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Codec {
+    /// No compression.
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy.
+    Snappy,
+    /// LZ4.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Codec {
+    /// Kafka's `compression.type` value.
+    pub(crate) fn property(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip => "gzip",
+            Codec::Snappy => "snappy",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        }
+    }
+}
+
+/// `--acks` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum AcksArg {
+    /// No acknowledgement.
+    #[value(name = "0")]
+    Zero,
+    /// The leader wrote it.
+    #[value(name = "1")]
+    One,
+    /// All in-sync replicas have it.
+    All,
+}
+
+/// `klamm produce`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  printf 'a\\nb\\n' | klamm produce orders
+  printf 'k1:v1\\nk2:v2\\n' | klamm produce orders -K: --report
+  klamm produce orders --key user-1 --value clicked -H source=web -p 0
+  cat records.bin | klamm produce orders -D '|' -z zstd --acks all
+
+Exits 1 if any record was not delivered, naming the first failures.")]
+pub(crate) struct ProduceArgs {
+    /// The topic.
+    pub(crate) topic: String,
+    /// Produce this one value instead of reading stdin.
+    #[arg(long)]
+    pub(crate) value: Option<String>,
+    /// The key for --value (or for every stdin record without -K).
+    #[arg(short = 'k', long)]
+    pub(crate) key: Option<String>,
+    /// Record delimiter on stdin (default: newline). Escapes \n, \t, \0 work.
+    #[arg(short = 'D', long, value_name = "DELIM")]
+    pub(crate) delimiter: Option<String>,
+    /// Split each stdin record into key and value at the first DELIM.
+    #[arg(short = 'K', long = "key-delimiter", value_name = "DELIM")]
+    pub(crate) key_delimiter: Option<String>,
+    /// A header, e.g. -H source=web (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub(crate) headers: Vec<(String, String)>,
+    /// Send every record to this partition.
+    #[arg(short = 'p', long)]
+    pub(crate) partition: Option<i32>,
+    /// Compression codec.
+    #[arg(short = 'z', long, value_enum)]
+    pub(crate) compression: Option<Codec>,
+    /// Acknowledgements to wait for.
+    #[arg(long, value_enum)]
+    pub(crate) acks: Option<AcksArg>,
+    /// Turn idempotence off (on by default).
+    #[arg(long)]
+    pub(crate) no_idempotence: bool,
+    /// Print a delivery report per record (partition, offset or error).
+    #[arg(long)]
+    pub(crate) report: bool,
+}
+
+/// Where `klamm consume` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The log start.
+    Beginning,
+    /// The log end (only new records).
+    End,
+    /// An absolute offset.
+    At(i64),
+}
+
+/// Output formats of `klamm consume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// The value only, one per line.
+    Raw,
+    /// One JSON object per record.
+    Json,
+}
+
+/// `klamm consume`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  klamm consume orders -o beginning -e
+  klamm consume orders -p 0 -o 42 -c 10 --output json
+  klamm consume orders payments -o end
+  klamm consume orders -g billing -o beginning -e
+  klamm consume orders -e -f 'Topic %t [%p] at offset %o: key %k: %s\\n'
+
+Format string (-f): %t topic, %p partition, %o offset, %k key, %s value,
+%S value length, %K key length, %T timestamp (ms), %h headers (k=v,...),
+%% a percent sign; \\n \\t \\\\ escapes.")]
+pub(crate) struct ConsumeArgs {
+    /// The topics.
+    #[arg(required = true)]
+    pub(crate) topics: Vec<String>,
+    /// Only these partitions (repeatable; default: all).
+    #[arg(short = 'p', long)]
+    pub(crate) partition: Vec<i32>,
+    /// Consume as a member of this consumer group (subscribe; commits on
+    /// exit). -o beginning|end then applies where the group has no
+    /// committed offset.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
+    /// Start at beginning, end, or an offset.
+    #[arg(short = 'o', long, default_value = "end", value_parser = parse_start)]
+    pub(crate) offset: Start,
+    /// Stop after this many records.
+    #[arg(short = 'c', long)]
+    pub(crate) count: Option<u64>,
+    /// Exit when every partition is read to its end.
+    #[arg(short = 'e', long)]
+    pub(crate) exit_at_end: bool,
+    /// Output format (--json implies json).
+    #[arg(long, value_enum, default_value = "raw")]
+    pub(crate) output: OutputFormat,
+    /// kcat-style format string (overrides --output).
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub(crate) format: Option<String>,
+}
+
+/// `klamm demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  klamm demo
+  klamm demo --count 1000 --partitions 3
+  scripts/demo.sh            (starts a local broker first)
+
+Exits 0 only if every record came back exactly once with its key, value and headers.")]
+pub(crate) struct DemoArgs {
+    /// Records to produce and verify.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) count: u64,
+    /// The topic (default: a new klamm-demo-<time> topic).
+    #[arg(long)]
+    pub(crate) topic: Option<String>,
+    /// Partitions of the new topic.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) partitions: i32,
+    /// Bytes of padding in each value.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) value_size: usize,
+    /// Keep the topic afterwards (it is deleted by default).
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+/// `KEY=VALUE` → `(KEY, VALUE)`.
+pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+/// `beginning` | `end` | an offset.
+pub(crate) fn parse_start(s: &str) -> Result<Start, String> {
+    match s {
+        "beginning" | "earliest" => Ok(Start::Beginning),
+        "end" | "latest" => Ok(Start::End),
+        n => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(Start::At)
+            .ok_or_else(|| format!("`{s}` is not beginning, end or a non-negative offset")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_value_and_start_parse() {
+        assert_eq!(
+            parse_key_value("linger.ms=5").unwrap(),
+            ("linger.ms".to_owned(), "5".to_owned())
+        );
+        assert_eq!(parse_key_value("a=b=c").unwrap().1, "b=c");
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+        assert_eq!(parse_start("beginning").unwrap(), Start::Beginning);
+        assert_eq!(parse_start("latest").unwrap(), Start::End);
+        assert_eq!(parse_start("42").unwrap(), Start::At(42));
+        assert!(parse_start("-1").is_err());
+        assert!(parse_start("soon").is_err());
+    }
+}
