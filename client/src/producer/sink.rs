@@ -45,6 +45,10 @@ use crate::retry::classify_code;
 /// Produce requests carry v2 record batches from version 3 on.
 const MIN_PRODUCE_VERSION: i16 = 3;
 
+/// Sends of a batch answered OUT_OF_ORDER_SEQUENCE_NUMBER with the same
+/// sequence before the producer id is renewed.
+const OUT_OF_ORDER_RESENDS: u32 = 3;
+
 /// A request on its way and the batches it carries.
 struct InFlight {
     batches: Vec<ProducerBatch>,
@@ -285,9 +289,24 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                         shared.acc().clear_producer();
                         retry_or_fail(shared, b, error, true);
                     }
-                    ErrorCode::OutOfOrderSequenceNumber
-                    | ErrorCode::InvalidProducerEpoch
-                    | ErrorCode::ProducerFenced => {
+                    ErrorCode::OutOfOrderSequenceNumber => {
+                        // The first unacknowledged batch of its partition,
+                        // refused as out of order. Our requests leave in
+                        // sequence order, so the broker saw them out of
+                        // order (tansu can, with pipelined requests) and
+                        // the predecessor has landed by now: resend with the
+                        // same sequence, which the broker appends or answers
+                        // DUPLICATE_SEQUENCE_NUMBER. Only if that keeps
+                        // failing is the sequence state really broken; then,
+                        // like Kafka's clients (KIP-360), restart sequences
+                        // under a new producer id and resend rather than
+                        // fail records.
+                        if b.attempts >= OUT_OF_ORDER_RESENDS {
+                            shared.acc().clear_producer();
+                        }
+                        retry_or_fail(shared, b, error, true);
+                    }
+                    ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
                         shared.acc().clear_producer();
                         fail(shared, b, ProduceError::Client(error));
                     }
