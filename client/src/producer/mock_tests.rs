@@ -567,7 +567,9 @@ async fn a_batch_overtaken_at_the_broker_is_resent_not_failed() {
         .collect();
     assert_eq!(values, expected, "every record once, in send order");
     assert!(
-        stored.iter().all(|s| s.producer_id == stored[0].producer_id),
+        stored
+            .iter()
+            .all(|s| s.producer_id == stored[0].producer_id),
         "no new producer id was needed"
     );
     let m = p.metrics();

@@ -15,6 +15,10 @@
 //! (`FuturesOrdered`), which keeps per-partition sequence handling simple:
 //! when batch N is requeued, a later N+1 answered OUT_OF_ORDER_SEQUENCE is
 //! a consequence of N, so it is requeued behind it rather than failed.
+//! Even the first unacknowledged batch of a partition is resent (same
+//! sequence) on OUT_OF_ORDER_SEQUENCE: a broker may check pipelined
+//! requests out of order (tansu does), and only repeated refusals renew the
+//! producer id.
 
 use std::future::Future;
 use std::pin::Pin;
