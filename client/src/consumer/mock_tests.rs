@@ -85,9 +85,9 @@ impl Log {
                     } else {
                         let mut out = Vec::new();
                         let batches = log.batches.lock().unwrap();
-                        let mid_batch = batches
-                            .iter()
-                            .any(|(base, last, _)| *base < p.fetch_offset && p.fetch_offset <= *last);
+                        let mid_batch = batches.iter().any(|(base, last, _)| {
+                            *base < p.fetch_offset && p.fetch_offset <= *last
+                        });
                         if mid_batch && log.tansu_mid_batch.load(Ordering::SeqCst) {
                             for _ in 0..2 {
                                 for (base, _, bytes) in batches.iter() {
