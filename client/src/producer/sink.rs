@@ -16,9 +16,9 @@
 //! when batch N is requeued, a later N+1 answered OUT_OF_ORDER_SEQUENCE is
 //! a consequence of N, so it is requeued behind it rather than failed.
 //! Even the first unacknowledged batch of a partition is resent (same
-//! sequence) on OUT_OF_ORDER_SEQUENCE: a broker may check pipelined
-//! requests out of order (tansu does), and only repeated refusals renew the
-//! producer id.
+//! sequence) on OUT_OF_ORDER_SEQUENCE: a broker may refuse a pipelined
+//! batch that is in order (tansu 0.6 sometimes does; tests/README.md), and
+//! only repeated refusals renew the producer id.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -297,8 +297,9 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                         // The first unacknowledged batch of its partition,
                         // refused as out of order. Our requests leave in
                         // sequence order, so the broker saw them out of
-                        // order (tansu can, with pipelined requests) and
-                        // the predecessor has landed by now: resend with the
+                        // order or refused an in-order batch (tansu 0.6
+                        // sometimes does with pipelined requests), and the
+                        // predecessor has landed by now: resend with the
                         // same sequence, which the broker appends or answers
                         // DUPLICATE_SEQUENCE_NUMBER. Only if that keeps
                         // failing is the sequence state really broken; then,
