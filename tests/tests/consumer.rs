@@ -265,6 +265,33 @@ async fn seek_position_lag_and_stream() {
 }
 
 #[tokio::test]
+async fn a_start_inside_a_batch_hands_out_each_offset_once() {
+    // The CLI reproduction: a 3-record batch at 0-2, then batches at 3 and
+    // 4, read from offset 1. tansu answers with batches 3 and 4 twice.
+    let topic = unique_topic("consume-mid-batch");
+    peer::create_topic(broker(), &json!({}), &topic, 1).expect("create topic");
+    produce(&topic, &values("a", 3, 0), json!({}));
+    produce(&topic, &values("b", 1, 0), json!({}));
+    produce(&topic, &values("c", 1, 0), json!({}));
+    let tp = TopicPartition::new(topic.as_str(), 0);
+    let mut c = consumer(None).await;
+    c.assign([(tp.clone(), StartOffset::At(1))]).await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        let batch = c.recv_batch(100, Duration::from_secs(1)).await.unwrap();
+        if batch.is_empty() && got.len() >= 2 {
+            break;
+        }
+        got.extend(batch.iter().map(|m| m.offset()));
+        assert!(got.len() <= 4, "more than offsets 1-4: {got:?}");
+    }
+    // Kafka: the containing batch, records from 1 on. tansu: the next batch.
+    assert!(got == [1, 2, 3, 4] || got == [3, 4], "got {got:?}");
+    assert_eq!(c.position(&tp).await.unwrap(), 5);
+    assert_eq!(c.lag(&tp), Some(0));
+}
+
+#[tokio::test]
 async fn paused_partitions_deliver_nothing_until_resumed() {
     let topic = unique_topic("consume-pause");
     peer::create_topic(broker(), &json!({}), &topic, 2).expect("create topic");

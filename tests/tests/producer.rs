@@ -216,3 +216,56 @@ async fn flush_delivers_keyless_records_sticky_per_batch() {
     assert!((5..=30).contains(&switches), "{parts:?}");
     assert_eq!(consume(&topic, 100).len(), 100);
 }
+
+/// tansu sometimes checks pipelined idempotent Produce requests out of
+/// order and answers OUT_OF_ORDER_SEQUENCE_NUMBER (tests/README.md): with 5
+/// batches in flight per partition, 100,000 records must still all arrive,
+/// once each, in send order per partition.
+#[tokio::test]
+async fn five_batches_in_flight_deliver_100000_records_once_in_order() {
+    const N: usize = 100_000;
+    let topic = unique_topic("produce-inflight5");
+    peer::create_topic(broker(), &json!({}), &topic, 3).expect("create topic");
+    let p = producer(&[("max.in.flight.requests.per.connection", "5")]).await;
+    let mut futures: Vec<Delivery> = Vec::with_capacity(N);
+    for i in 0..N {
+        let key = format!("key-{i}");
+        let record = ProducerRecord::new(&topic).key(&key).value(&key);
+        futures.push(p.send(record).await.expect("send"));
+    }
+    let mut reported = Vec::with_capacity(N);
+    for f in futures {
+        reported.push(f.await.expect("delivered"));
+    }
+    let m = p.metrics();
+    assert_eq!((m.records_sent, m.records_failed), (N as u64, 0));
+    assert!(p.close(Duration::from_secs(10)).await);
+    // Reported offsets increase in send order within each partition.
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for (i, meta) in reported.iter().enumerate() {
+        if let Some(prev) = last.insert(meta.partition, meta.offset) {
+            assert!(
+                prev < meta.offset,
+                "record {i}: offset {} after {prev}",
+                meta.offset
+            );
+        }
+    }
+
+    let records = consume(&topic, N);
+    assert_eq!(records.len(), N);
+    let mut seen = vec![false; N];
+    let mut last: BTreeMap<i64, usize> = BTreeMap::new();
+    for r in &records {
+        let key = r["key"].as_str().expect("key");
+        assert_eq!(r["value"].as_str(), Some(key));
+        let i: usize = key[4..].parse().expect("index");
+        assert!(!std::mem::replace(&mut seen[i], true), "{key} read twice");
+        let part = r["partition"].as_i64().expect("partition");
+        assert_eq!(Some(part), Some(i64::from(reported[i].partition)), "{key}");
+        assert_eq!(r["offset"].as_i64(), Some(reported[i].offset), "{key}");
+        if let Some(prev) = last.insert(part, i) {
+            assert!(prev < i, "partition {part}: {prev} then {i}");
+        }
+    }
+}

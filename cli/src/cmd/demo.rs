@@ -111,15 +111,7 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
             "the demo needs at least one record",
         ));
     }
-    for (k, v) in [
-        ("linger.ms", "5"),
-        // With several idempotent batches of a partition in flight, tansu 0.6
-        // intermittently answers OUT_OF_ORDER_SEQUENCE_NUMBER (4 of 6 runs of
-        // 100,000 records; not yet diagnosed whether the producer or the
-        // broker is at fault). One in flight verified every time.
-        // -X max.in.flight.requests.per.connection=5 restores the default.
-        ("max.in.flight.requests.per.connection", "1"),
-    ] {
+    for (k, v) in [("linger.ms", "5")] {
         if ctx.props.take(k).map(|old| ctx.props.set(k, old)).is_none() {
             ctx.props.set(k, v);
         }

@@ -4,12 +4,17 @@
 //! ```text
 //! records ─BatchReader─▶ batch ─┬─ control batch: read the marker, skip
 //!                               ├─ aborted transaction (read_committed): skip
-//!                               └─ records ─ offset < fetch offset: skip ─▶ Message
+//!                               └─ records ─ offset < next offset: skip ─▶ Message
 //! ```
 //!
 //! Rules:
 //! - A fetch returns whole batches, so records before the requested offset
 //!   (the start of the containing batch) are skipped.
+//! - Offsets only go forward: a record below the next expected offset (the
+//!   fetch offset, then one past the last batch read) is skipped, so a
+//!   response that repeats a batch or goes backwards never yields an offset
+//!   twice. tansu 0.6.0 does this for a Fetch starting inside a batch: it
+//!   answers the following batches, then the same batches again.
 //! - The next fetch starts after the last *complete* batch, even when all of
 //!   its records were skipped (control markers, aborted data, compaction).
 //! - A truncated last batch is normal (the response hit its size limit) and
@@ -48,7 +53,8 @@ pub(crate) struct DecodeInput<'a> {
 /// The result of decoding one partition's data.
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    /// Messages at or after the fetch offset, in offset order.
+    /// Messages at or after the fetch offset, in strictly increasing
+    /// offset order (no offset twice, whatever the broker sent).
     pub(crate) messages: Vec<Message>,
     /// Where the next fetch of this partition starts.
     pub(crate) next_offset: i64,
@@ -88,9 +94,13 @@ pub(crate) fn decode(input: DecodeInput<'_>) -> Decoded {
             }
         };
         let last = batch.last_offset();
-        if last < fetch_offset {
+        // Records below this were asked not to be read, or were read from
+        // an earlier batch of this response.
+        let mut floor = out.next_offset;
+        if last < floor {
             // Wholly before the requested offset (an old broker, or a
-            // compacted batch that a fetch from its middle returned).
+            // compacted batch that a fetch from its middle returned), or a
+            // batch the response already held (tansu repeats batches).
             continue;
         }
         if read_committed {
@@ -128,10 +138,13 @@ pub(crate) fn decode(input: DecodeInput<'_>) -> Decoded {
         };
         for record in records {
             match record {
-                Ok(r) if r.offset < fetch_offset => {}
-                Ok(r) => out
-                    .messages
-                    .push(Message::new(topic.clone(), partition, leader_epoch, r)),
+                Ok(r) if r.offset < floor => {}
+                Ok(r) => {
+                    // Also within a batch: a malformed one cannot repeat an offset.
+                    floor = r.offset + 1;
+                    out.messages
+                        .push(Message::new(topic.clone(), partition, leader_epoch, r));
+                }
                 Err(e) => {
                     let at = out
                         .messages
@@ -143,7 +156,7 @@ pub(crate) fn decode(input: DecodeInput<'_>) -> Decoded {
                 }
             }
         }
-        out.next_offset = out.next_offset.max(last + 1);
+        out.next_offset = floor.max(last + 1);
     }
     out
 }
@@ -296,6 +309,49 @@ mod tests {
             None,
         );
         assert_eq!(offsets(&d), [5, 6]);
+    }
+
+    #[test]
+    fn repeated_batches_never_yield_an_offset_twice() {
+        // What tansu 0.6.0 answers to a Fetch at offset 1 when batch 0-2
+        // is followed by batches 3 and 4: the later batches, twice.
+        let d = run(
+            concat(&[
+                batch(3, 1, Compression::None),
+                batch(4, 1, Compression::None),
+                batch(3, 1, Compression::None),
+                batch(4, 1, Compression::None),
+            ]),
+            1,
+            None,
+        );
+        assert_eq!(offsets(&d), [3, 4]);
+        assert_eq!(d.next_offset, 5);
+        assert!(d.error.is_none());
+        // A batch overlapping what was read yields only its newer records.
+        let d = run(
+            concat(&[
+                batch(0, 3, Compression::None),
+                batch(1, 4, Compression::Lz4),
+                batch(0, 2, Compression::None),
+            ]),
+            0,
+            None,
+        );
+        assert_eq!(offsets(&d), [0, 1, 2, 3, 4]);
+        assert_eq!(d.next_offset, 5);
+        // A control batch moves the floor too.
+        let d = run(
+            concat(&[
+                txn_batch(0, 2, 7),
+                marker(2, 7, ControlRecordType::Commit),
+                txn_batch(0, 2, 7),
+            ]),
+            0,
+            None,
+        );
+        assert_eq!(offsets(&d), [0, 1]);
+        assert_eq!(d.next_offset, 3);
     }
 
     #[test]

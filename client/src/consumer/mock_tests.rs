@@ -1,9 +1,10 @@
 //! The consumer against the in-process mock cluster, for what the test
 //! broker (tansu) cannot show: leader moves (NOT_LEADER_OR_FOLLOWER),
-//! FENCED_LEADER_EPOCH, OFFSET_OUT_OF_RANGE, and a Fetch from inside a
-//! batch answered with the whole batch, as Kafka does.
+//! FENCED_LEADER_EPOCH, OFFSET_OUT_OF_RANGE, a Fetch from inside a batch
+//! answered with the whole batch, as Kafka does, and the same Fetch
+//! answered as tansu 0.6.0 does (the following batches, twice).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ struct Log {
     fenced: AtomicUsize,
     not_leader: AtomicUsize,
     out_of_range: AtomicUsize,
+    /// Answer a Fetch from inside a batch as tansu 0.6.0 does: the batches
+    /// after that one, then the same batches again.
+    tansu_mid_batch: AtomicBool,
 }
 
 impl Log {
@@ -80,11 +84,26 @@ impl Log {
                         ErrorCode::OffsetOutOfRange
                     } else {
                         let mut out = Vec::new();
-                        for (_, last, bytes) in log.batches.lock().unwrap().iter() {
-                            if *last >= p.fetch_offset {
-                                out.extend_from_slice(bytes);
+                        let batches = log.batches.lock().unwrap();
+                        let mid_batch = batches.iter().any(|(base, last, _)| {
+                            *base < p.fetch_offset && p.fetch_offset <= *last
+                        });
+                        if mid_batch && log.tansu_mid_batch.load(Ordering::SeqCst) {
+                            for _ in 0..2 {
+                                for (base, _, bytes) in batches.iter() {
+                                    if *base > p.fetch_offset {
+                                        out.extend_from_slice(bytes);
+                                    }
+                                }
+                            }
+                        } else {
+                            for (_, last, bytes) in batches.iter() {
+                                if *last >= p.fetch_offset {
+                                    out.extend_from_slice(bytes);
+                                }
                             }
                         }
+                        drop(batches);
                         data = data.with_records(Some(Bytes::from(out)));
                         ErrorCode::None
                     };
@@ -227,4 +246,27 @@ async fn out_of_range_resets_to_earliest_or_surfaces_with_none() {
     c.seek(&tp, 1).unwrap();
     let m: Message = c.recv().await.unwrap();
     assert_eq!(m.offset(), 1);
+}
+
+#[tokio::test]
+async fn a_broker_repeating_batches_never_yields_an_offset_twice() {
+    // The CLI case against tansu: batch 0-2, then batches 3 and 4; a
+    // Fetch at 1 is answered with batches 3, 4, 3, 4.
+    let (_cluster, log, mut c) = setup("earliest").await;
+    log.tansu_mid_batch.store(true, Ordering::SeqCst);
+    log.append(3);
+    log.append(1);
+    log.append(1);
+    let tp = TopicPartition::new("t", 0);
+    c.assign([(tp.clone(), StartOffset::At(1))]).await.unwrap();
+    let mut got = Vec::new();
+    while let Ok(m) = tokio::time::timeout(Duration::from_millis(500), c.recv()).await {
+        got.push(m.expect("recv").offset());
+    }
+    assert_eq!(got, [3, 4]);
+    assert_eq!(c.position(&tp).await.unwrap(), 5);
+    // More data after the repeated answer arrives once, in order.
+    log.append(2);
+    assert_eq!(recv_offsets(&mut c, 2).await, [5, 6]);
+    assert_eq!(c.position(&tp).await.unwrap(), 7);
 }

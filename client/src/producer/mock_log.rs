@@ -5,7 +5,7 @@
 //! OUT_OF_ORDER_SEQUENCE_NUMBER).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use klamm_protocol::generated::produce::response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
 use klamm_protocol::generated::{AnyRequest, AnyResponse, InitProducerIdResponse, ProduceResponse};
-use klamm_protocol::records::WireBatch;
+use klamm_protocol::records::{BatchHeader, WireBatch};
 use klamm_protocol::{ApiKey, ErrorCode, StrBytes};
 
 use crate::mock::{MockCluster, MockContext};
@@ -34,6 +34,9 @@ type ProducerState = (i16, i32, Vec<(i32, i64)>);
 pub(crate) struct PartitionLog {
     pub(crate) records: Vec<Stored>,
     producers: HashMap<i64, ProducerState>,
+    /// A batch already answered but applied only after the next batch of
+    /// the partition was checked (see [`MockLog::reorder_next`]).
+    deferred: Option<(BatchHeader, Vec<Stored>)>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +45,11 @@ pub(crate) struct MockLog {
     next_producer_id: AtomicI64,
     /// Throttle to announce in the next Produce responses.
     pub(crate) throttle_ms: AtomicI32,
+    /// Makes the next idempotent batch overtaken by the one after it, as a
+    /// broker that handles pipelined requests concurrently can: it is
+    /// answered at once with its offset, but the partition checks the next
+    /// batch before applying it (so that one is OUT_OF_ORDER_SEQUENCE).
+    pub(crate) reorder_next: AtomicBool,
     /// Error message to put next to injected error codes.
     pub(crate) message: Mutex<Option<String>>,
 }
@@ -147,12 +155,40 @@ impl MockLog {
         if records.len() != h.record_count as usize {
             return Err(ErrorCode::CorruptMessage);
         }
+        let stored: Vec<Stored> = records
+            .into_iter()
+            .map(|r| Stored {
+                key: r.key_bytes(),
+                value: r.value_bytes(),
+                producer_id: h.producer_id,
+            })
+            .collect();
         let mut parts = self.partitions.lock().unwrap();
         let log = parts.entry((topic.to_owned(), partition)).or_default();
-        let base = log.records.len() as i64;
+        if h.producer_id >= 0
+            && log.deferred.is_none()
+            && self.reorder_next.swap(false, Ordering::SeqCst)
+        {
+            let base = log.records.len() as i64;
+            log.deferred = Some((h, stored));
+            return Ok(base);
+        }
+        let result = log.apply(&h, stored);
+        if let Some((dh, ds)) = log.deferred.take() {
+            // The overtaken batch lands now; it was already answered.
+            let _ = log.apply(&dh, ds);
+        }
+        result
+    }
+}
+
+impl PartitionLog {
+    /// Appends one batch under Kafka's idempotence rules.
+    fn apply(&mut self, h: &BatchHeader, stored: Vec<Stored>) -> Result<i64, ErrorCode> {
+        let base = self.records.len() as i64;
         if h.producer_id >= 0 {
             let last_seq = h.base_sequence + h.record_count - 1;
-            match log.producers.get_mut(&h.producer_id) {
+            match self.producers.get_mut(&h.producer_id) {
                 Some((epoch, last, recent)) if *epoch == h.producer_epoch => {
                     if let Some(&(_, offset)) = recent.iter().find(|(s, _)| *s == h.base_sequence) {
                         return Ok(offset); // a duplicate: Kafka answers with the original offset
@@ -170,18 +206,12 @@ impl MockLog {
                     if h.base_sequence != 0 {
                         return Err(ErrorCode::OutOfOrderSequenceNumber);
                     }
-                    log.producers
+                    self.producers
                         .insert(h.producer_id, (h.producer_epoch, last_seq, vec![(0, base)]));
                 }
             }
         }
-        for r in records {
-            log.records.push(Stored {
-                key: r.key_bytes(),
-                value: r.value_bytes(),
-                producer_id: h.producer_id,
-            });
-        }
+        self.records.extend(stored);
         Ok(base)
     }
 }

@@ -520,6 +520,63 @@ async fn in_flight_batches_behind_a_failed_one_are_resent_in_order() {
     assert_eq!(m.records_failed, 0);
 }
 
+/// A broker that handles pipelined requests concurrently (tansu) can check
+/// batch N+1 before N: N succeeds, N+1 is refused OUT_OF_ORDER_SEQUENCE
+/// although nothing is wrong. The producer resends N+1 (and whatever was
+/// pipelined behind it) with the same sequences instead of failing records.
+#[tokio::test]
+async fn a_batch_overtaken_at_the_broker_is_resent_not_failed() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(
+        &cluster,
+        &[
+            ("linger.ms", "0"),
+            ("batch.size", "200"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+    )
+    .await;
+    p.send(ProducerRecord::new("t").value("first"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    for round in 0..3 {
+        log.reorder_next.store(true, Ordering::SeqCst);
+        let mut futures = Vec::new();
+        for i in 0..60 {
+            let v = format!("value-{round}-{i}");
+            futures.push(p.send(ProducerRecord::new("t").value(&v)).await.unwrap());
+        }
+        for f in futures {
+            f.await.unwrap();
+        }
+        assert!(
+            !log.reorder_next.load(Ordering::SeqCst),
+            "the reordering was exercised"
+        );
+    }
+    let stored = log.records("t", 0);
+    let values: Vec<String> = stored
+        .iter()
+        .skip(1)
+        .map(|s| String::from_utf8(s.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .flat_map(|r| (0..60).map(move |i| format!("value-{r}-{i}")))
+        .collect();
+    assert_eq!(values, expected, "every record once, in send order");
+    assert!(
+        stored
+            .iter()
+            .all(|s| s.producer_id == stored[0].producer_id),
+        "no new producer id was needed"
+    );
+    let m = p.metrics();
+    assert_eq!(m.records_failed, 0);
+    assert!(m.retries >= 3, "the overtaken batches were resent: {m:?}");
+}
+
 #[tokio::test]
 async fn acks_0_completes_on_write_whether_or_not_the_broker_answers() {
     let (cluster, log) = cluster(1, "t", 1).await;

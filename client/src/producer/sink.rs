@@ -15,6 +15,10 @@
 //! (`FuturesOrdered`), which keeps per-partition sequence handling simple:
 //! when batch N is requeued, a later N+1 answered OUT_OF_ORDER_SEQUENCE is
 //! a consequence of N, so it is requeued behind it rather than failed.
+//! Even the first unacknowledged batch of a partition is resent (same
+//! sequence) on OUT_OF_ORDER_SEQUENCE: a broker may check pipelined
+//! requests out of order (tansu does), and only repeated refusals renew the
+//! producer id.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +48,10 @@ use crate::retry::classify_code;
 
 /// Produce requests carry v2 record batches from version 3 on.
 const MIN_PRODUCE_VERSION: i16 = 3;
+
+/// Sends of a batch answered OUT_OF_ORDER_SEQUENCE_NUMBER with the same
+/// sequence before the producer id is renewed.
+const OUT_OF_ORDER_RESENDS: u32 = 3;
 
 /// A request on its way and the batches it carries.
 struct InFlight {
@@ -285,9 +293,24 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                         shared.acc().clear_producer();
                         retry_or_fail(shared, b, error, true);
                     }
-                    ErrorCode::OutOfOrderSequenceNumber
-                    | ErrorCode::InvalidProducerEpoch
-                    | ErrorCode::ProducerFenced => {
+                    ErrorCode::OutOfOrderSequenceNumber => {
+                        // The first unacknowledged batch of its partition,
+                        // refused as out of order. Our requests leave in
+                        // sequence order, so the broker saw them out of
+                        // order (tansu can, with pipelined requests) and
+                        // the predecessor has landed by now: resend with the
+                        // same sequence, which the broker appends or answers
+                        // DUPLICATE_SEQUENCE_NUMBER. Only if that keeps
+                        // failing is the sequence state really broken; then,
+                        // like Kafka's clients (KIP-360), restart sequences
+                        // under a new producer id and resend rather than
+                        // fail records.
+                        if b.attempts >= OUT_OF_ORDER_RESENDS {
+                            shared.acc().clear_producer();
+                        }
+                        retry_or_fail(shared, b, error, true);
+                    }
+                    ErrorCode::InvalidProducerEpoch | ErrorCode::ProducerFenced => {
                         shared.acc().clear_producer();
                         fail(shared, b, ProduceError::Client(error));
                     }
