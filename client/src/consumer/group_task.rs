@@ -17,19 +17,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use klamm_protocol::Request;
 use tokio::sync::{mpsc, oneshot};
 
 use super::commit::{CommitEntry, CommitIdentity, commit};
 use super::shared::Shared;
 use super::state::StartOffset;
-use crate::conn::{ConnKind, Connection};
 use crate::error::Error;
 use crate::group::{
-    Destination, FitVersion, GroupEvent, GroupRequest, GroupResponse, Membership, RequestId,
-    TopicPartition, Transmit,
+    GroupEvent, GroupResponse, Membership, RequestId, Timeouts, TopicPartition,
+    send_membership_request, sleep_until,
 };
-use crate::{Client, Target};
 
 /// What the consumer tells the group task.
 #[derive(Debug)]
@@ -75,13 +72,13 @@ pub(crate) async fn run(
         }
         while let Some(t) = m.poll_request(Instant::now()) {
             let (client, done) = (shared.client.clone(), done_tx.clone());
-            let timeouts = (
-                shared.client.config().request_timeout(),
-                shared.config.max_poll_interval + Duration::from_secs(5),
-            );
+            let timeouts = Timeouts {
+                request: shared.client.config().request_timeout(),
+                rebalance: shared.config.max_poll_interval + Duration::from_secs(5),
+            };
             tokio::spawn(async move {
                 let id = t.id;
-                let result = send(&client, t, timeouts).await;
+                let result = send_membership_request(&client, t, timeouts).await;
                 let _ = done.send((id, result));
             });
         }
@@ -179,56 +176,4 @@ fn stop(shared: &Shared, partitions: &[TopicPartition]) -> Vec<(TopicPartition, 
     shared.assignment_epoch.fetch_add(1, Ordering::Release);
     shared.wake();
     positions
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sends one membership request where it must go.
-async fn send(
-    client: &Client,
-    t: Transmit,
-    (short, long): (Duration, Duration),
-) -> Result<GroupResponse, Error> {
-    let conn = match &t.destination {
-        Destination::AnyBroker => {
-            client
-                .connection_for(&Target::AnyBroker, ConnKind::Other)
-                .await?
-        }
-        Destination::Coordinator(c) => {
-            // A held JoinGroup must not delay a heartbeat on one connection.
-            let kind = match t.request {
-                GroupRequest::Heartbeat(_) | GroupRequest::LeaveGroup(_) => ConnKind::Other,
-                _ => ConnKind::Group,
-            };
-            client.connection(c.node_id, kind).await?
-        }
-    };
-    Ok(match t.request {
-        GroupRequest::FindCoordinator(r) => {
-            GroupResponse::FindCoordinator(call(&conn, r, short).await?)
-        }
-        GroupRequest::JoinGroup(r) => GroupResponse::JoinGroup(call(&conn, r, long).await?),
-        GroupRequest::SyncGroup(r) => GroupResponse::SyncGroup(call(&conn, r, long).await?),
-        GroupRequest::Heartbeat(r) => GroupResponse::Heartbeat(call(&conn, r, short).await?),
-        GroupRequest::LeaveGroup(r) => GroupResponse::LeaveGroup(call(&conn, r, short).await?),
-        GroupRequest::OffsetFetch(r) => GroupResponse::OffsetFetch(call(&conn, r, short).await?),
-        GroupRequest::Metadata(r) => GroupResponse::Metadata(call(&conn, r, short).await?),
-    })
-}
-
-/// Sends `request` at the version negotiated on `conn`, reshaped for it.
-async fn call<R: Request + FitVersion>(
-    conn: &Connection,
-    mut request: R,
-    timeout: Duration,
-) -> Result<R::Response, Error> {
-    let version = conn.version_for::<R>()?;
-    request.fit_version(version);
-    conn.send_at(&request, version, timeout).await
 }

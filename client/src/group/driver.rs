@@ -145,10 +145,12 @@ impl GroupDriver {
     }
 }
 
+/// How long a membership request may take: JoinGroup and SyncGroup wait up
+/// to the rebalance timeout, everything else up to the request timeout.
 #[derive(Debug, Clone, Copy)]
-struct Timeouts {
-    rebalance: Duration,
-    request: Duration,
+pub(crate) struct Timeouts {
+    pub(crate) rebalance: Duration,
+    pub(crate) request: Duration,
 }
 
 struct Channels {
@@ -291,14 +293,20 @@ fn commit(
     });
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
+/// Sleeps until `at`, or forever when there is no deadline.
+pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
-async fn send(client: &Client, t: Transmit, timeouts: Timeouts) -> Result<GroupResponse, Error> {
+/// Sends one membership request where it must go, on the right connection.
+pub(crate) async fn send(
+    client: &Client,
+    t: Transmit,
+    timeouts: Timeouts,
+) -> Result<GroupResponse, Error> {
     let conn = match &t.destination {
         Destination::AnyBroker => {
             client

@@ -17,6 +17,7 @@ pub use assignor::{
 };
 pub use config::{GroupConfig, GroupConfigError};
 pub use driver::GroupDriver;
+pub(crate) use driver::{Timeouts, send as send_membership_request, sleep_until};
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
 pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position, commit_group_error};
