@@ -27,6 +27,7 @@ use super::offsets::{TopicPartition, needs_version};
 use super::{Admin, ItemResults};
 use crate::client::{Client, Target};
 use crate::error::{Error, ErrorContext};
+use crate::group::offset_fetch_rows;
 
 /// A group in [`Admin::list_groups`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +281,7 @@ pub(super) fn parse_offset_fetch(
                     partition: i32,
                     offset: i64,
                     epoch: i32,
-                    metadata: Option<&klamm_protocol::StrBytes>,
+                    metadata: Option<&str>,
                     code: i16| {
         check(
             "OffsetFetch",
@@ -295,46 +296,25 @@ pub(super) fn parse_offset_fetch(
             partition,
             offset,
             leader_epoch: (epoch >= 0).then_some(epoch),
-            metadata: metadata.map(|m| m.as_str().to_owned()),
+            metadata: metadata.map(str::to_owned),
         });
         Ok::<(), Error>(())
     };
-    if version >= 8 {
-        let g = response
-            .groups
-            .into_iter()
-            .find(|g| g.group_id.as_str() == group)
-            .ok_or_else(|| Error::MissingResult {
-                api: "OffsetFetch",
-                item: format!("group {group}"),
-            })?;
-        check("OffsetFetch", g.error_code, None, group_context())?;
-        for t in &g.topics {
-            for p in &t.partitions {
-                push(
-                    t.name.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata.as_ref(),
-                    p.error_code,
-                )?;
-            }
-        }
-    } else {
-        check("OffsetFetch", response.error_code, None, group_context())?;
-        for t in &response.topics {
-            for p in &t.partitions {
-                push(
-                    t.name.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata.as_ref(),
-                    p.error_code,
-                )?;
-            }
-        }
+    let (code, rows) =
+        offset_fetch_rows(&response, version >= 8, group).ok_or_else(|| Error::MissingResult {
+            api: "OffsetFetch",
+            item: format!("group {group}"),
+        })?;
+    check("OffsetFetch", code, None, group_context())?;
+    for f in rows {
+        push(
+            f.topic,
+            f.partition,
+            f.offset,
+            f.leader_epoch,
+            f.metadata,
+            f.error_code,
+        )?;
     }
     offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     Ok(offsets)

@@ -22,7 +22,7 @@ use crate::backoff::Backoff;
 use crate::client::{Client, CoordinatorKey, Target};
 use crate::conn::ConnKind;
 use crate::error::{Error, ErrorContext};
-use crate::group::TopicPartition;
+use crate::group::{TopicPartition, offset_fetch_rows};
 
 /// Who commits: a group member's generation and ids, or the simple
 /// consumer's `-1` / empty member id.
@@ -275,45 +275,17 @@ async fn fetch_once(
         out.insert(tp, committed);
         Ok(())
     };
-    if version >= 8 {
-        let g = response
-            .groups
-            .iter()
-            .find(|g| g.group_id.as_str() == group)
-            .ok_or_else(|| Error::MetadataMissing {
-                what: format!("group {group} in the OffsetFetch response"),
-            })?;
-        let code = ErrorCode::from_code(g.error_code);
-        if code != ErrorCode::None {
-            return Err(fail(code, None, None));
+    let (code, rows) = offset_fetch_rows(&response, version >= 8, group).ok_or_else(|| {
+        Error::MetadataMissing {
+            what: format!("group {group} in the OffsetFetch response"),
         }
-        for t in &g.topics {
-            for p in &t.partitions {
-                record(
-                    t.name.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.error_code,
-                )?;
-            }
-        }
-    } else {
-        let code = ErrorCode::from_code(response.error_code);
-        if code != ErrorCode::None {
-            return Err(fail(code, None, None));
-        }
-        for t in &response.topics {
-            for p in &t.partitions {
-                record(
-                    t.name.as_str(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.error_code,
-                )?;
-            }
-        }
+    })?;
+    let code = ErrorCode::from_code(code);
+    if code != ErrorCode::None {
+        return Err(fail(code, None, None));
+    }
+    for f in rows {
+        record(f.topic, f.partition, f.offset, f.leader_epoch, f.error_code)?;
     }
     for tp in partitions {
         out.entry(tp.clone()).or_insert(None);

@@ -7,6 +7,7 @@ pub mod consumer_protocol;
 mod driver;
 mod event;
 mod membership;
+mod offset_fetch_rows;
 mod offsets;
 mod topic_partition;
 mod transmit;
@@ -20,6 +21,7 @@ pub use driver::GroupDriver;
 pub(crate) use driver::{Timeouts, send as send_membership_request, sleep_until};
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
+pub(crate) use offset_fetch_rows::offset_fetch_rows;
 pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position, commit_group_error};
 pub use topic_partition::TopicPartition;
 pub use transmit::{

@@ -11,7 +11,6 @@ use klamm_protocol::generated::{
 };
 
 use super::{InFlight, Kind, Membership, State};
-use crate::group::TopicPartition;
 use crate::group::assignor::{
     MemberSubscription, PartitionCounts, RebalanceProtocol, validate_assignment,
     withhold_moving_partitions,
@@ -19,11 +18,10 @@ use crate::group::assignor::{
 use crate::group::consumer_protocol::{decode_assignment, decode_subscription, encode_assignment};
 use crate::group::event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 use crate::group::transmit::{Coordinator, GroupResponse, RequestId};
+use crate::group::{TopicPartition, offset_fetch_rows};
 
 /// One partition of an OffsetFetch answer, whichever version's shape:
 /// topic, partition, offset, leader epoch, metadata, error code.
-type FetchedRow<'a> = (&'a str, i32, i64, i32, Option<&'a str>, i16);
-
 /// Errors after which nothing this member can do will help.
 fn is_fatal(code: ErrorCode) -> bool {
     matches!(
@@ -411,43 +409,13 @@ impl Membership {
         now: Instant,
     ) {
         // v8+ answers per group; older versions at the top level.
-        let (top, rows): (i16, Vec<FetchedRow<'_>>) = match r.groups.first() {
-            Some(g) => (
-                g.error_code,
-                g.topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions.iter().map(move |p| {
-                            (
-                                t.name.as_str(),
-                                p.partition_index,
-                                p.committed_offset,
-                                p.committed_leader_epoch,
-                                p.metadata.as_deref(),
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect(),
-            ),
-            None => (
-                r.error_code,
-                r.topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions.iter().map(move |p| {
-                            (
-                                t.name.as_str(),
-                                p.partition_index,
-                                p.committed_offset,
-                                p.committed_leader_epoch,
-                                p.metadata.as_deref(),
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect(),
-            ),
+        let per_group = !r.groups.is_empty();
+        let Some((top, rows)) = offset_fetch_rows(r, per_group, &self.config.group_id) else {
+            // A per-group answer that leaves this group out: ask again.
+            self.fetch_pending
+                .extend(asked.into_iter().filter(|tp| self.owned.contains(tp)));
+            self.fetch_after = now + self.config.retry_backoff;
+            return;
         };
         let top = ErrorCode::from_code(top);
         let asked: BTreeSet<TopicPartition> = asked
@@ -486,8 +454,10 @@ impl Membership {
         let mut failed = Vec::new();
         let mut answered = BTreeSet::new();
         let mut retry = Vec::new();
-        for (topic, partition, offset, epoch, metadata, code) in rows {
-            let tp = TopicPartition::new(topic, partition);
+        for f in rows {
+            let (offset, epoch, metadata, code) =
+                (f.offset, f.leader_epoch, f.metadata, f.error_code);
+            let tp = TopicPartition::new(f.topic, f.partition);
             if !asked.contains(&tp) || !answered.insert(tp.clone()) {
                 continue;
             }
