@@ -211,7 +211,7 @@ impl App {
     }
 
     /// Adds `handler` for the streams matching `pattern` (a glob, see
-    /// [`StreamPattern`]) as a member of `group`, with the default
+    /// [`StreamPattern`](crate::StreamPattern)) as a member of `group`, with the default
     /// [`FailurePolicy`]. Topics created later that match join the
     /// subscription.
     pub fn subscribe<H: Handler<Args>, Args>(
