@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::Duration;
 
 use klamm::consumer::{Consumer, Message};
 use klamm::group::{GroupEvent, TopicPartition};
@@ -101,15 +100,19 @@ pub(crate) async fn run(
     let mut consumer = Consumer::new(client_config, consumer_config)
         .await
         .map_err(consumer_error)?;
-    let mut topics = TopicWatch::new(&def.pattern, &app.config().topic_prefix);
-    topics.start(&mut consumer).await.map_err(consumer_error)?;
+    // The glob (under the topic prefix) as an anchored regex: the consumer
+    // re-evaluates it on every metadata refresh (at the latest every
+    // `metadata.max.age.ms`), so streams created later join.
+    let regex = def.pattern.topic_regex(&app.config().topic_prefix);
+    consumer
+        .subscribe_pattern(&regex)
+        .await
+        .map_err(consumer_error)?;
 
     let auto = app.config().auto_commit;
     let interval = app.config().auto_commit_interval;
     let mut done: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     let mut next_commit: Option<Instant> = None;
-    let mut refresh = tokio::time::interval(topics.poll_every());
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let result = loop {
         if *stop.borrow() {
@@ -130,11 +133,6 @@ pub(crate) async fn run(
                 if let Err(e) = commit(&mut consumer, &done).await {
                     tracing::warn!(group = def.group, error = %e, "auto-commit failed; retried at the next interval");
                     next_commit = Some(Instant::now() + interval);
-                }
-            }
-            _ = refresh.tick() => {
-                if let Err(e) = topics.refresh(&mut consumer).await {
-                    tracing::warn!(group = def.group, error = %e, "updating the pattern subscription failed");
                 }
             }
             received = consumer.recv() => match received {
@@ -328,50 +326,4 @@ async fn commit(
         return Ok(());
     }
     consumer.commit_offsets(entries).await
-}
-
-/// Keeps the consumer subscribed to the topics matching the pattern:
-/// the client tracks every topic, and each refresh of its metadata
-/// (periodic, every `metadata.max.age.ms`) may add or remove some.
-struct TopicWatch {
-    pattern: StreamPattern,
-    prefix: String,
-    current: Vec<String>,
-}
-
-impl TopicWatch {
-    fn new(pattern: &StreamPattern, prefix: &str) -> Self {
-        Self {
-            pattern: pattern.clone(),
-            prefix: prefix.to_owned(),
-            current: Vec::new(),
-        }
-    }
-
-    /// How often to look at the metadata snapshot (no I/O).
-    fn poll_every(&self) -> Duration {
-        Duration::from_millis(250)
-    }
-
-    async fn start(&mut self, consumer: &mut Consumer) -> Result<(), klamm::Error> {
-        consumer.client().track_all_topics().await?;
-        self.refresh(consumer).await
-    }
-
-    async fn refresh(&mut self, consumer: &mut Consumer) -> Result<(), klamm::Error> {
-        let metadata = consumer.client().metadata();
-        let matching: Vec<String> = metadata
-            .topics
-            .values()
-            .filter(|t| !t.internal && t.error == klamm::protocol::ErrorCode::None)
-            .filter(|t| self.pattern.stream_of(&self.prefix, &t.name).is_some())
-            .map(|t| t.name.clone())
-            .collect();
-        if matching != self.current && !matching.is_empty() {
-            tracing::info!(pattern = self.pattern.as_str(), topics = ?matching, "subscription topics changed");
-            consumer.subscribe(matching.clone()).await?;
-            self.current = matching;
-        }
-        Ok(())
-    }
 }
