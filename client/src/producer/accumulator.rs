@@ -550,6 +550,12 @@ impl Accumulator {
 
     /// When the accumulator next needs attention without new input: the
     /// first linger expiry, retry backoff end or delivery timeout.
+    ///
+    /// A sealed batch that is not sent yet has no deadline of its own
+    /// unless it waits for a retry backoff: `drain` took it if it could, so
+    /// it waits for an in-flight request to finish, and the sink wakes for
+    /// that response anyway. (Counting it as due now made the sink spin
+    /// while requests were in flight.)
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
@@ -561,7 +567,9 @@ impl Accumulator {
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
-                consider(b.retry_at.unwrap_or(b.created));
+                if let Some(at) = b.retry_at {
+                    consider(at);
+                }
                 consider(b.created + timeout);
             }
         }
