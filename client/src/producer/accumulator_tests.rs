@@ -436,3 +436,22 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
     a.retry(b, t1, Duration::from_millis(100));
     assert_eq!(a.next_deadline(), Some(t1 + Duration::from_millis(100)));
 }
+
+#[test]
+fn record_timestamps_follow_the_wall_clock() {
+    let mut a = acc(config());
+    let t0 = Instant::now();
+    let wall = |d: SystemTime| d.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before = wall(SystemTime::now());
+    let ms0 = a.wall_clock_ms(t0);
+    assert!(ms0 >= before && ms0 <= wall(SystemTime::now()));
+    // Derived from the monotonic clock while the reading is reused...
+    assert_eq!(a.wall_clock_ms(t0 + Duration::from_millis(40)) - ms0, 40);
+    // ...and read again afterwards.
+    let later = t0 + Duration::from_secs(3);
+    let ms = a.wall_clock_ms(later);
+    assert!(
+        ms <= wall(SystemTime::now()) && ms >= before,
+        "{ms} re-read, not {ms0} + 3000"
+    );
+}
