@@ -35,6 +35,10 @@ pub struct Args {
     /// or give a comma-separated list in the variable.
     #[arg(short = 'X', long = "property", env = "WEB_PRODUCER_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
+    /// Create the topic with this many partitions (replication factor 1)
+    /// at start-up if it does not exist yet.
+    #[arg(long, env = "WEB_CREATE_TOPIC", value_name = "PARTITIONS")]
+    pub create_topic: Option<i32>,
     /// Tokio worker threads (default: one per core).
     #[arg(long, env = "WEB_WORKERS")]
     pub workers: Option<usize>,
@@ -69,6 +73,8 @@ pub struct Settings {
     pub close_timeout: Duration,
     /// Variant 4's channel capacity.
     pub outcome_capacity: usize,
+    /// Create the topic with this many partitions if it is missing.
+    pub create_partitions: Option<i32>,
 }
 
 impl Settings {
@@ -80,6 +86,7 @@ impl Settings {
             properties: Vec::new(),
             close_timeout: Duration::from_secs(10),
             outcome_capacity: 65_536,
+            create_partitions: None,
         }
     }
 
@@ -116,6 +123,7 @@ impl From<&Args> for Settings {
             properties: a.properties.clone(),
             close_timeout: Duration::from_millis(a.close_timeout_ms),
             outcome_capacity: a.outcome_capacity,
+            create_partitions: a.create_topic,
         }
     }
 }

@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use klamm::admin::{Admin, NewTopic};
 use klamm::producer::Producer;
+use klamm::protocol::ErrorCode;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -17,7 +19,8 @@ use crate::stats::{Stats, StatsSnapshot};
 /// Why the service could not start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// The producer could not be created (bad property, unreachable broker).
+    /// The producer could not be created (bad property, unreachable
+    /// broker), or the topic not created.
     #[error("producer: {0}")]
     Producer(#[from] klamm::Error),
     /// The topic is not in the cluster's metadata.
@@ -38,6 +41,26 @@ pub struct Summary {
     pub stats: StatsSnapshot,
 }
 
+/// Creates `topic` unless it exists.
+async fn create_topic(
+    producer: &Producer,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), ServiceError> {
+    let admin = Admin::new(producer.client().clone());
+    for (_, outcome) in admin
+        .create_topics(&[NewTopic::new(topic, partitions, 1)], false)
+        .await
+    {
+        match outcome {
+            Ok(_) => tracing::info!(topic, partitions, "topic created"),
+            Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => {}
+            Err(e) => return Err(ServiceError::Producer(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Serves on `listener` until `shutdown` resolves.
 pub async fn run(
     settings: Settings,
@@ -45,6 +68,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, ServiceError> {
     let producer = Producer::from_pairs(settings.producer_pairs()).await?;
+    if let Some(partitions) = settings.create_partitions {
+        create_topic(&producer, &settings.topic, partitions).await?;
+    }
     let meta = producer
         .client()
         .add_topics([settings.topic.clone()])

@@ -188,7 +188,7 @@ async fn every_endpoint_answers_and_its_records_read_back() {
     }
 }
 
-/// The binary itself: flags, `--port 0`, and SIGTERM's graceful shutdown,
+/// The binary itself: flags, `--port 0`, `--create-topic`, and SIGTERM's graceful shutdown,
 /// which must deliver what is still queued (a long `linger.ms` keeps the
 /// records in the producer's buffer until the signal).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,10 +196,11 @@ async fn sigterm_closes_the_producer_and_delivers_what_is_queued() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
+    // The binary creates the topic itself (--create-topic).
     let topic = unique_topic("web-sigterm");
-    create_topic(&topic).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_klamm-web-service"))
         .args(["--bootstrap", broker(), "--topic", &topic, "--port", "0"])
+        .args(["--create-topic", &PARTITIONS.to_string()])
         .args(["-X", "linger.ms=60000", "--log", "warn"])
         .stdout(Stdio::piped())
         .spawn()
