@@ -37,6 +37,8 @@ mod mock_group;
 mod mock_tests;
 mod pattern;
 #[cfg(test)]
+mod rack_tests;
+#[cfg(test)]
 mod session_tests;
 mod shared;
 mod state;
