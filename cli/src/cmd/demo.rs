@@ -1,5 +1,6 @@
 //! `klamm demo`: create a topic, produce records with awaited delivery
-//! reports, consume them back, and verify each arrived once, intact.
+//! reports, consume them back in a new consumer group, and verify each
+//! arrived once, intact.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -8,13 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use klamm::admin::{Admin, NewTopic, TopicRef};
-use klamm::consumer::{Consumer, ConsumerConfig, Message, StartOffset};
+use klamm::consumer::{Consumer, ConsumerConfig, Message};
 use klamm::producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use klamm::protocol::records::Header;
 use serde_json::json;
 use std::sync::Mutex;
 
-use super::consume::{consumer_defaults, partitions_of};
+use super::consume::consumer_defaults;
 use super::{Ctx, connect, print_json};
 use crate::args::DemoArgs;
 use crate::error::{CliError, CliResult};
@@ -117,6 +118,18 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
         }
     }
     consumer_defaults(ctx);
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("klamm-demo-{stamp}"));
+    // A new group has no committed offsets: it starts at the beginning, and
+    // commits what it read when it leaves (kept with --keep).
+    ctx.props.set("group.id", group.as_str());
+    ctx.props.set("auto.offset.reset", "earliest");
+    ctx.props.set("enable.auto.commit", "true");
     let client_config = ctx.client_config()?;
     let producer_config = ProducerConfig::from_properties(&mut ctx.props)
         .map_err(|e| CliError::client("bad producer configuration", e))?;
@@ -126,12 +139,10 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
 
     let client = connect(client_config).await?;
     let admin = Admin::new(client.clone()).with_timeout(Duration::from_secs(30));
-    let topic = args.topic.clone().unwrap_or_else(|| {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        format!("klamm-demo-{ms}")
-    });
+    let topic = args
+        .topic
+        .clone()
+        .unwrap_or_else(|| format!("klamm-demo-{stamp}"));
     let created = admin
         .create_topics(&[NewTopic::new(topic.as_str(), args.partitions, 1)], false)
         .await;
@@ -160,15 +171,17 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
     let outcome = produce_and_verify(
         &client,
         &topic,
+        &group,
         &args,
         &expected,
         producer_config,
         consumer_config,
-        &admin,
         ctx.json,
     )
     .await;
     if !args.keep {
+        // Best effort: the verdict is already made.
+        let _ = admin.delete_groups(&[group.as_str()]).await;
         let _ = admin.delete_topics(&[TopicRef::from(topic.as_str())]).await;
     }
     outcome.map(|()| ExitCode::SUCCESS)
@@ -178,11 +191,11 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
 async fn produce_and_verify(
     client: &klamm::Client,
     topic: &str,
+    group: &str,
     args: &DemoArgs,
     expected: &Expected,
     producer_config: ProducerConfig,
     consumer_config: ConsumerConfig,
-    admin: &Admin,
     json: bool,
 ) -> CliResult {
     let count = args.count;
@@ -238,21 +251,17 @@ async fn produce_and_verify(
         ));
     }
 
-    // Consume everything back from the beginning (assignment mode).
-    let partitions = partitions_of(admin, &[topic.to_owned()], &[]).await?;
+    // Consume everything back as the only member of a new group.
+    let started = Instant::now();
     let mut consumer = Consumer::with_client(client.clone(), consumer_config);
     consumer
-        .assign(
-            partitions
-                .iter()
-                .map(|tp| (tp.clone(), StartOffset::Beginning)),
-        )
+        .subscribe([topic.to_owned()])
         .await
-        .map_err(|e| CliError::client("assigning partitions", e))?;
+        .map_err(|e| CliError::client(format!("joining group {group}"), e))?;
     let mut seen = vec![false; usize::try_from(count).unwrap_or(usize::MAX)];
     let (mut received, mut duplicates) = (0u64, 0u64);
     let mut buf = Vec::new();
-    let started = Instant::now();
+    let mut first_record: Option<Duration> = None;
     let mut last_progress = Instant::now();
     while received < count {
         let batch = consumer
@@ -262,8 +271,13 @@ async fn produce_and_verify(
         if batch.is_empty() && last_progress.elapsed() > STALL {
             return Err(CliError::failed(
                 format!("verifying {topic}"),
-                format!("only {received} of {count} records came back; nothing new for {STALL:?}"),
+                format!(
+                    "only {received} of {count} records came back to group {group}; nothing new for {STALL:?}"
+                ),
             ));
+        }
+        if !batch.is_empty() && first_record.is_none() {
+            first_record = Some(started.elapsed());
         }
         for m in &batch {
             let i = expected.check(m, &mut buf).map_err(|why| {
@@ -292,7 +306,12 @@ async fn produce_and_verify(
         progress.show("consumed", received, count);
     }
     let consume_time = started.elapsed();
-    let _ = consumer.close().await;
+    // Leaving commits the group's offsets; a failure there does not undo
+    // the verification, so it is only logged.
+    if let Err(e) = consumer.close().await {
+        tracing::warn!("closing the demo consumer: {e}");
+    }
+    let first_record = first_record.unwrap_or(consume_time);
     if duplicates > 0 {
         return Err(CliError::failed(
             format!("verifying {topic}"),
@@ -308,7 +327,9 @@ async fn produce_and_verify(
             "verified": true,
             "produce_seconds": produce_time.as_secs_f64(),
             "produce_records_per_second": rate(produce_time),
+            "group": group,
             "consume_seconds": consume_time.as_secs_f64(),
+            "consume_first_record_seconds": first_record.as_secs_f64(),
             "consume_records_per_second": rate(consume_time),
             "payload_bytes": bytes,
         }));
@@ -319,9 +340,10 @@ async fn produce_and_verify(
             rate(produce_time)
         );
         crate::output::out!(
-            "consumed {count} records in {:.2} s ({:.0} records/s)",
+            "consumed {count} records in group {group} in {:.2} s ({:.0} records/s; joined and got the first record after {:.2} s)",
             consume_time.as_secs_f64(),
-            rate(consume_time)
+            rate(consume_time),
+            first_record.as_secs_f64()
         );
         crate::output::out!(
             "verified: every record arrived exactly once with its key, value and headers"
