@@ -17,9 +17,9 @@ Examples:
   echo 'k1:hello' | klamm produce orders -K: --report
   klamm consume orders -o beginning -e -f '%p/%o %k=%s\\n'
   klamm demo --count 10000
-
   klamm --tls --ca-file ca.pem -b broker:9093 topics list
   KLAMM_SASL_PASSWORD=secret klamm --sasl-mechanism SCRAM-SHA-512 --sasl-username alice topics list
+
 
 The broker comes from -b, else the KLAMM_BOOTSTRAP environment variable.
 Precedence: flags (-b, --tls, --sasl-..., a command's own flags) over -X,
@@ -138,7 +138,10 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  klamm cluster\n  klamm cluster --json")]
     Cluster,
     /// List, describe, create and delete topics, add partitions.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  klamm topics list\n  klamm topics create orders -p 6\n  klamm topics describe orders\n  klamm topics add-partitions orders --total 12\n  klamm topics delete orders"
+    )]
     Topics(TopicsCommand),
     /// Earliest and latest offset of every partition of a topic.
     #[command(after_help = "Examples:\n  klamm offsets orders\n  klamm offsets orders --json")]
@@ -152,14 +155,23 @@ pub(crate) enum Command {
     Consume(ConsumeArgs),
     /// Create a topic, produce records, consume them back and verify them.
     Demo(DemoArgs),
-    /// List, describe and delete consumer groups.
-    #[command(subcommand)]
+    /// List, describe and delete consumer groups; reset their offsets.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  klamm groups list\n  klamm groups describe billing\n  klamm groups reset-offsets billing --topic orders --to-earliest --execute\n  klamm groups delete billing"
+    )]
     Groups(GroupsCommand),
     /// Describe, set and delete topic or broker configs.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  klamm configs describe --topic orders\n  klamm configs set --topic orders retention.ms=600000\n  klamm configs delete --topic orders retention.ms"
+    )]
     Configs(ConfigsCommand),
-    /// Measure produce or consume throughput against a topic.
-    #[command(subcommand)]
+    /// Measure produce or consume throughput, latency and CPU time.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  klamm perf produce bench --count 1000000 --size 100\n  klamm perf produce bench --duration 30s --throughput 50000\n  klamm --json perf consume bench --count 1000000"
+    )]
     Perf(PerfCommand),
 }
 
@@ -660,6 +672,25 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let help = cmd.get_after_help().map(ToString::to_string);
+            if !help.is_some_and(|h| h.contains("Example")) {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &path, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
     }
 
     #[test]

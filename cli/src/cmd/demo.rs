@@ -74,6 +74,49 @@ impl Expected {
     }
 }
 
+/// How long the demo reads on after the last expected record, to reach the
+/// end of every partition.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Which records came back, and how many came back again.
+struct Tally {
+    seen: Vec<bool>,
+    received: u64,
+    duplicates: u64,
+}
+
+impl Tally {
+    /// Checks one consumed record against what was produced and counts it.
+    fn take(
+        &mut self,
+        m: &Message,
+        expected: &Expected,
+        buf: &mut Vec<u8>,
+        topic: &str,
+    ) -> CliResult {
+        let i = expected.check(m, buf).map_err(|why| {
+            CliError::failed(
+                format!("verifying {topic}/{} offset {}", m.partition(), m.offset()),
+                why,
+            )
+        })?;
+        match self.seen.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
+            Some(slot) if !*slot => {
+                *slot = true;
+                self.received += 1;
+            }
+            Some(_) => self.duplicates += 1,
+            None => {
+                return Err(CliError::failed(
+                    format!("verifying {topic}"),
+                    format!("record {i} was never produced"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Progress on stderr, only when it is a terminal.
 struct Progress {
     on: bool,
@@ -258,12 +301,15 @@ async fn produce_and_verify(
         .subscribe([topic.to_owned()])
         .await
         .map_err(|e| CliError::client(format!("joining group {group}"), e))?;
-    let mut seen = vec![false; usize::try_from(count).unwrap_or(usize::MAX)];
-    let (mut received, mut duplicates) = (0u64, 0u64);
+    let mut tally = Tally {
+        seen: vec![false; usize::try_from(count).unwrap_or(usize::MAX)],
+        received: 0,
+        duplicates: 0,
+    };
     let mut buf = Vec::new();
     let mut first_record: Option<Duration> = None;
     let mut last_progress = Instant::now();
-    while received < count {
+    while tally.received < count {
         let batch = consumer
             .recv_batch(10_000, Duration::from_millis(200))
             .await
@@ -272,7 +318,8 @@ async fn produce_and_verify(
             return Err(CliError::failed(
                 format!("verifying {topic}"),
                 format!(
-                    "only {received} of {count} records came back to group {group}; nothing new for {STALL:?}"
+                    "only {} of {count} records came back to group {group}; nothing new for {STALL:?}",
+                    tally.received
                 ),
             ));
         }
@@ -280,32 +327,39 @@ async fn produce_and_verify(
             first_record = Some(started.elapsed());
         }
         for m in &batch {
-            let i = expected.check(m, &mut buf).map_err(|why| {
-                CliError::failed(
-                    format!("verifying {topic}/{} offset {}", m.partition(), m.offset()),
-                    why,
-                )
-            })?;
-            match seen.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
-                Some(slot) if !*slot => {
-                    *slot = true;
-                    received += 1;
-                }
-                Some(_) => duplicates += 1,
-                None => {
-                    return Err(CliError::failed(
-                        format!("verifying {topic}"),
-                        format!("record {i} was never produced"),
-                    ));
-                }
-            }
+            tally.take(m, expected, &mut buf, topic)?;
         }
         if !batch.is_empty() {
             last_progress = Instant::now();
         }
-        progress.show("consumed", received, count);
+        progress.show("consumed", tally.received, count);
     }
     let consume_time = started.elapsed();
+    // Every record arrived; read on to the end of each partition so that a
+    // copy written after them (a duplicate in the log) is counted too.
+    let drain_until = Instant::now() + DRAIN;
+    loop {
+        let assigned = consumer.assignment();
+        if !assigned.is_empty() && assigned.iter().all(|tp| consumer.lag(tp) == Some(0)) {
+            break;
+        }
+        if Instant::now() >= drain_until {
+            return Err(CliError::failed(
+                format!("verifying {topic}"),
+                format!(
+                    "could not read to the end of every partition within {DRAIN:?} after the last record"
+                ),
+            ));
+        }
+        let batch = consumer
+            .recv_batch(10_000, Duration::from_millis(100))
+            .await
+            .map_err(|e| CliError::client(format!("consuming {topic}"), e))?;
+        for m in &batch {
+            tally.take(m, expected, &mut buf, topic)?;
+        }
+    }
+    let duplicates = tally.duplicates;
     // Leaving commits the group's offsets; a failure there does not undo
     // the verification, so it is only logged.
     if let Err(e) = consumer.close().await {
