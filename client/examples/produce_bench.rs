@@ -1,0 +1,212 @@
+//! One producer benchmark run in its own process, so its CPU time and peak
+//! RSS are the whole process's (`scripts/bench-producer.sh` runs it next to
+//! the librdkafka peer in `peers/rdkafka-bench`, with the same arguments and
+//! the same output line).
+//!
+//! ```sh
+//! cargo build --release -p klamm --example produce_bench
+//! KLAMM_BOOTSTRAP=127.0.0.1:9092 target/release/examples/produce_bench \
+//!     futures none 1000000 [RATE]
+//! ```
+//!
+//! Styles: `futures` awaits every delivery future (a window of up to 50,000
+//! in flight, completed heads collected after every send), `callbacks` uses
+//! `send_with_callback`. RATE (records/s, 0 = flat out) caps the send rate
+//! for a latency measurement that is not queue-dominated. 100-byte values
+//! to a fresh 6-partition topic, acks=1, linger.ms=5.
+//!
+//! Output: one line `RESULT key=value ...` (records/s, CPU seconds per
+//! million records for the whole process, peak RSS in MiB, p50/p99
+//! send-to-acknowledgement latency in ms).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use klamm::admin::{Admin, NewTopic};
+use klamm::producer::{Producer, ProducerRecord};
+
+const VALUE: [u8; 100] = [b'x'; 100];
+const WINDOW: usize = 50_000;
+
+/// Latencies, each written once by the callback of its record (the slot is
+/// the record's index), so callbacks never take a lock.
+struct Latencies(Vec<AtomicU64>);
+
+impl Latencies {
+    fn new(n: usize) -> Self {
+        Latencies((0..n).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+/// Sends paced to `rate` records/s (0: flat out): the sender sleeps when it
+/// is more than a millisecond ahead.
+struct Pacer {
+    start: Instant,
+    rate: u64,
+}
+
+impl Pacer {
+    async fn pace(&self, sent: u64) {
+        if self.rate == 0 || sent % 64 != 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        let now = self.start.elapsed();
+        if due > now + Duration::from_millis(1) {
+            tokio::time::sleep(due - now).await;
+        }
+    }
+}
+
+async fn run_futures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
+    let mut lat = Vec::with_capacity(n);
+    let mut window = VecDeque::with_capacity(WINDOW);
+    for i in 0..n {
+        pacer.pace(i as u64).await;
+        let sent = Instant::now();
+        let d = p
+            .send(ProducerRecord::new(topic).value(&VALUE))
+            .await
+            .expect("send");
+        window.push_back((sent, d));
+        // Collect completed heads now, so a latency is not inflated by the
+        // time the window takes to fill.
+        while let Some((sent, d)) = window.front_mut() {
+            match d.now_or_never() {
+                Some(r) => {
+                    r.expect("delivered");
+                    lat.push(sent.elapsed().as_nanos() as u64);
+                    window.pop_front();
+                }
+                None => break,
+            }
+        }
+        if window.len() >= WINDOW {
+            if let Some((sent, d)) = window.pop_front() {
+                d.await.expect("delivered");
+                lat.push(sent.elapsed().as_nanos() as u64);
+            }
+        }
+    }
+    for (sent, d) in window {
+        d.await.expect("delivered");
+        lat.push(sent.elapsed().as_nanos() as u64);
+    }
+    lat
+}
+
+async fn run_callbacks(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
+    let lat = Arc::new(Latencies::new(n));
+    let failed = Arc::new(AtomicU64::new(0));
+    let origin = Instant::now();
+    for i in 0..n {
+        pacer.pace(i as u64).await;
+        let sent = origin.elapsed().as_nanos() as u64;
+        let (lat, failed) = (lat.clone(), failed.clone());
+        p.send_with_callback(ProducerRecord::new(topic).value(&VALUE), move |r| {
+            if r.is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            } else if let Some(slot) = lat.0.get(i) {
+                slot.store(
+                    (origin.elapsed().as_nanos() as u64).saturating_sub(sent),
+                    Ordering::Relaxed,
+                );
+            }
+        })
+        .await
+        .expect("send");
+    }
+    p.flush().await;
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "records failed");
+    lat.0.iter().map(|a| a.load(Ordering::Relaxed)).collect()
+}
+
+/// User + system CPU time of the whole process so far, and its peak RSS in
+/// MiB, from /proc (clock ticks are 1/100 s on Linux).
+fn process_usage() -> (Duration, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 10);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0);
+    (cpu, rss)
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0) as f64 / 1e6
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (style, codec, n, rate) = match args.as_slice() {
+        [_, s, c, n, rest @ ..] if rest.len() <= 1 => (
+            s.clone(),
+            c.clone(),
+            n.parse::<usize>()?,
+            rest.first().map_or(Ok(0), |r| r.parse::<u64>())?,
+        ),
+        _ => {
+            eprintln!("usage: produce_bench futures|callbacks none|lz4 RECORDS [RATE]");
+            std::process::exit(2);
+        }
+    };
+    let bootstrap = std::env::var("KLAMM_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let p = Producer::from_pairs([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("acks", "1"),
+        ("linger.ms", "5"),
+        ("compression.type", codec.as_str()),
+    ])
+    .await?;
+    let topic = format!("bench-klamm-{style}-{codec}-{rate}-{}", std::process::id());
+    Admin::new(p.client().clone())
+        .create_topics(&[NewTopic::new(&topic, 6, 1)], false)
+        .await
+        .into_result()?;
+    // Warm up metadata, the producer id and the connection.
+    p.send(ProducerRecord::new(&topic).value(&VALUE))
+        .await?
+        .await?;
+    let pacer = Pacer {
+        start: Instant::now(),
+        rate,
+    };
+    let start = Instant::now();
+    let mut lat = match style.as_str() {
+        "futures" => run_futures(&p, &topic, n, &pacer).await,
+        "callbacks" => run_callbacks(&p, &topic, n, &pacer).await,
+        other => return Err(format!("unknown style {other}").into()),
+    };
+    let elapsed = start.elapsed();
+    p.close(Duration::from_secs(30)).await;
+    let (cpu, rss) = process_usage();
+    lat.sort_unstable();
+    println!(
+        "RESULT client=klamm style={style} codec={codec} rate={rate} records={n} \
+         records_per_s={:.0} cpu_s_per_m={:.2} peak_rss_mib={:.0} p50_ms={:.2} p99_ms={:.2}",
+        n as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / n as f64,
+        rss,
+        percentile_ms(&lat, 0.50),
+        percentile_ms(&lat, 0.99),
+    );
+    Ok(())
+}
