@@ -97,7 +97,12 @@ pub(super) async fn run(ctx: &mut Ctx, args: PerfProduceArgs) -> CliResult {
         if let Some(rate) = args.throughput {
             // Record `sent` is due at start + sent/rate; sleep only when
             // ahead by more than the timer's resolution.
-            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            let offset = Duration::from_secs_f64(sent as f64 / rate);
+            // A record due after --duration is not sent: at most rate * duration.
+            if deadline.is_some_and(|d| offset >= d) {
+                break;
+            }
+            let due = started + offset;
             if due > Instant::now() + Duration::from_millis(1) {
                 tokio::time::sleep_until(due.into()).await;
             }
