@@ -116,6 +116,12 @@ impl Client {
         self.inner.snapshot.borrow().metadata.clone()
     }
 
+    /// Changes with every metadata refresh (started or finished), for tasks
+    /// that follow the topic list (pattern subscriptions).
+    pub(crate) fn metadata_changes(&self) -> watch::Receiver<Snapshot> {
+        self.inner.snapshot.subscribe()
+    }
+
     /// Fetches fresh metadata and waits for it. Concurrent calls share one
     /// Metadata request.
     pub async fn refresh_metadata(&self) -> Result<Arc<ClusterMetadata>, Error> {

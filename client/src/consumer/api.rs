@@ -13,6 +13,7 @@ use super::commit::{CommitEntry, Committed, commit, fetch_committed};
 use super::config::ConsumerConfig;
 use super::group_task::{self, GroupCommand};
 use super::message::Message;
+use super::pattern::TopicPattern;
 use super::shared::{Chunk, Fetched, Shared};
 use super::state::StartOffset;
 use super::supervisor;
@@ -142,23 +143,64 @@ impl Consumer {
 
     /// Joins the consumer group (`group.id`) subscribed to `topics`; the
     /// group's assignment replaces any manual one. Later calls change the
-    /// subscription. Partitions start at the group's committed offsets
-    /// (`auto.offset.reset` where none); with `enable.auto.commit`,
-    /// revoked partitions are committed before they are given up, and
-    /// [`Self::close`] commits and leaves the group.
+    /// subscription (and end a pattern subscription). Partitions start at
+    /// the group's committed offsets (`auto.offset.reset` where none); with
+    /// `enable.auto.commit`, revoked partitions are committed before they
+    /// are given up, and [`Self::close`] commits and leaves the group.
     pub async fn subscribe<S: Into<String>>(
         &mut self,
         topics: impl IntoIterator<Item = S>,
     ) -> Result<(), Error> {
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        let config = self.group_config()?;
         self.shared.client.add_topics(topics.clone()).await?;
         let names: Vec<Arc<str>> = topics.iter().map(|t| Arc::from(t.as_str())).collect();
         if let Some(g) = &self.group {
             let _ = g.commands.send(GroupCommand::Subscribe(names));
             return Ok(());
         }
+        self.start_group(config, names, None)
+    }
+
+    /// Joins the consumer group (`group.id`) subscribed to every topic whose
+    /// whole name matches the regular expression `pattern` (Java's
+    /// semantics: `orders` selects only `orders`, `orders-.*` selects
+    /// `orders-eu`). Internal topics (`__consumer_offsets`, any name
+    /// starting with `__`) are never selected.
+    ///
+    /// The selection is evaluated on every metadata refresh, at the latest
+    /// every `metadata.max.age.ms`: a matching topic created later joins the
+    /// subscription (the member rejoins and the leader assigns it), a deleted
+    /// one leaves it. The client's metadata covers every topic from then on.
+    ///
+    /// An invalid expression is an [`Error::Config`] naming it. Later calls
+    /// to this method or [`Self::subscribe`] replace the subscription.
+    pub async fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), Error> {
+        let pattern = TopicPattern::new(pattern)?;
         let config = self.group_config()?;
-        let membership = Membership::new(config, names, std::time::Instant::now())
+        let metadata = self.shared.client.track_all_topics().await?;
+        if let Some(g) = &self.group {
+            let _ = g.commands.send(GroupCommand::SubscribePattern(pattern));
+            return Ok(());
+        }
+        let topics = pattern.select(&metadata);
+        tracing::info!(
+            pattern = pattern.as_str(),
+            ?topics,
+            "subscribing by pattern"
+        );
+        self.start_group(config, topics, Some(pattern))
+    }
+
+    /// Starts the group task: membership of `config.group_id` subscribed to
+    /// `topics`, following `pattern` if any.
+    fn start_group(
+        &mut self,
+        config: GroupConfig,
+        topics: Vec<Arc<str>>,
+        pattern: Option<TopicPattern>,
+    ) -> Result<(), Error> {
+        let membership = Membership::new(config, topics, std::time::Instant::now())
             .map_err(|e| Error::config("group", e.to_string()))?;
         self.current = None;
         self.shared.lock().assign(std::iter::empty());
@@ -167,6 +209,7 @@ impl Consumer {
         tokio::spawn(group_task::run(
             self.shared.clone(),
             membership,
+            pattern,
             command_rx,
             event_tx,
         ));

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::commit::{CommitEntry, CommitIdentity, commit};
+use super::pattern::TopicPattern;
 use super::shared::Shared;
 use super::state::StartOffset;
 use crate::error::Error;
@@ -33,19 +34,26 @@ use crate::group::{
 pub(crate) enum GroupCommand {
     /// The application asked for messages (`max.poll.interval.ms`).
     Poll,
-    /// A new subscription.
+    /// A new subscription to a topic list (ends any pattern subscription).
     Subscribe(Vec<Arc<str>>),
+    /// A new subscription to every topic a pattern selects, re-evaluated
+    /// on each metadata refresh.
+    SubscribePattern(TopicPattern),
     /// Leave the group; answered once membership has closed.
     Close(oneshot::Sender<()>),
 }
 
-/// Runs one member until it closes or fails.
+/// Runs one member until it closes or fails. With a `pattern`, the
+/// subscription follows the topics it selects in the client's metadata.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut m: Membership,
+    mut pattern: Option<TopicPattern>,
     mut commands: mpsc::UnboundedReceiver<GroupCommand>,
     events: mpsc::UnboundedSender<GroupEvent>,
 ) {
+    let mut metadata = shared.client.metadata_changes();
+    let mut metadata_open = true;
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(RequestId, Result<GroupResponse, Error>)>();
     let mut closing: Vec<oneshot::Sender<()>> = Vec::new();
@@ -92,9 +100,26 @@ pub(crate) async fn run(
                     m.handle_error(id, Instant::now());
                 }
             },
+            changed = metadata.changed(), if metadata_open && pattern.is_some() => match changed {
+                Ok(()) => {
+                    metadata.borrow_and_update();
+                    if let Some(p) = &pattern {
+                        follow_pattern(&shared, &mut m, p);
+                    }
+                }
+                // The client is gone; nothing will refresh any more.
+                Err(_) => metadata_open = false,
+            },
             command = commands.recv(), if commands_open => match command {
                 Some(GroupCommand::Poll) => m.notify_poll(Instant::now()),
-                Some(GroupCommand::Subscribe(topics)) => m.subscribe(topics, Instant::now()),
+                Some(GroupCommand::Subscribe(topics)) => {
+                    pattern = None;
+                    m.subscribe(topics, Instant::now());
+                }
+                Some(GroupCommand::SubscribePattern(p)) => {
+                    follow_pattern(&shared, &mut m, &p);
+                    pattern = Some(p);
+                }
                 Some(GroupCommand::Close(done)) => {
                     closing.push(done);
                     m.close();
@@ -106,6 +131,20 @@ pub(crate) async fn run(
             },
             () = sleep_until(wake) => {}
         }
+    }
+}
+
+/// Subscribes to the topics `pattern` selects in the latest metadata;
+/// `Membership::subscribe` rejoins only if the set changed.
+fn follow_pattern(shared: &Shared, m: &mut Membership, pattern: &TopicPattern) {
+    let topics = pattern.select(&shared.client.metadata());
+    if m.subscribed_topics() != topics.as_slice() {
+        tracing::info!(
+            pattern = pattern.as_str(),
+            ?topics,
+            "pattern subscription changed"
+        );
+        m.subscribe(topics, Instant::now());
     }
 }
 

@@ -23,11 +23,16 @@ mod commit;
 mod config;
 mod decode;
 mod fetcher;
+#[cfg(test)]
+mod group_mock_tests;
 mod group_task;
 mod list_offsets;
 mod message;
 #[cfg(test)]
+mod mock_group;
+#[cfg(test)]
 mod mock_tests;
+mod pattern;
 mod shared;
 mod state;
 mod supervisor;

@@ -333,6 +333,11 @@ impl MockCluster {
         lock(&self.state).add_topic(name, partitions);
     }
 
+    /// Deletes a topic: metadata stops listing it.
+    pub fn delete_topic(&self, name: &str) {
+        lock(&self.state).topics.remove(name);
+    }
+
     /// Moves a partition's leadership (bumping its leader epoch); `-1` for none.
     pub fn set_leader(&self, topic: &str, partition: i32, leader: i32) {
         let mut s = lock(&self.state);

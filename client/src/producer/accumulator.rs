@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use klamm_protocol::compression::Compression;
 use klamm_protocol::records::RecordBatchBuilder;
@@ -125,7 +125,15 @@ pub(crate) struct Accumulator {
     /// Rotates which partition drains first, so no partition starves under
     /// `max.request.size`.
     drain_start: usize,
+    /// A wall-clock reading (ms since the epoch) and the monotonic instant
+    /// it was taken at: record timestamps are derived from it, so a send
+    /// reads one clock instead of two.
+    wall: Option<(Instant, Duration)>,
 }
+
+/// How long a wall-clock reading is reused. Both clocks run at the same
+/// rate; re-reading this often picks up a step of the wall clock quickly.
+const WALL_CLOCK_REUSE: Duration = Duration::from_millis(100);
 
 impl Accumulator {
     pub(crate) fn new(config: AccumulatorConfig, partitioner: Arc<dyn Partitioner>) -> Self {
@@ -142,7 +150,24 @@ impl Accumulator {
             closing: false,
             producer: None,
             drain_start: 0,
+            wall: None,
         }
+    }
+
+    /// Wall-clock milliseconds at the monotonic `now` (record timestamps):
+    /// the system clock is read again only every [`WALL_CLOCK_REUSE`].
+    pub(crate) fn wall_clock_ms(&mut self, now: Instant) -> i64 {
+        let since_epoch = match self.wall {
+            Some((at, wall)) if now >= at && now - at < WALL_CLOCK_REUSE => wall + (now - at),
+            _ => {
+                let wall = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                self.wall = Some((now, wall));
+                wall
+            }
+        };
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Bytes queued (open, ready and in-flight batches).
@@ -550,6 +575,12 @@ impl Accumulator {
 
     /// When the accumulator next needs attention without new input: the
     /// first linger expiry, retry backoff end or delivery timeout.
+    ///
+    /// A sealed batch that is not sent yet has no deadline of its own
+    /// unless it waits for a retry backoff: `drain` took it if it could, so
+    /// it waits for an in-flight request to finish, and the sink wakes for
+    /// that response anyway. (Counting it as due now made the sink spin
+    /// while requests were in flight.)
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
@@ -561,7 +592,9 @@ impl Accumulator {
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
-                consider(b.retry_at.unwrap_or(b.created));
+                if let Some(at) = b.retry_at {
+                    consider(at);
+                }
                 consider(b.created + timeout);
             }
         }

@@ -604,3 +604,69 @@ async fn acks_0_completes_on_write_whether_or_not_the_broker_answers() {
     d.await.unwrap();
     assert_eq!(p.metrics().records_sent, 3);
 }
+
+#[tokio::test]
+async fn an_unanswered_request_fails_its_batches_at_the_delivery_timeout_once() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    // The first Produce is answered only after 2 s; request.timeout.ms is
+    // 10 s, delivery.timeout.ms 400 ms: the delivery timeout must win.
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_secs(2))).times(1));
+    let p = producer(
+        &cluster,
+        &[
+            ("delivery.timeout.ms", "400"),
+            ("request.timeout.ms", "10000"),
+        ],
+    )
+    .await;
+    let hook = Arc::new(AtomicUsize::new(0));
+    let h = hook.clone();
+    p.set_error_hook(move |f| {
+        h.fetch_add(f.records as usize, Ordering::SeqCst);
+    });
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let o = outcomes.clone();
+    let started = std::time::Instant::now();
+    let d = p.send(ProducerRecord::new("t").value("a")).await.unwrap();
+    p.send_with_callback(ProducerRecord::new("t").value("b"), move |r| {
+        o.lock().unwrap().push(r.map(|m| m.offset));
+    })
+    .await
+    .unwrap();
+    match d.await.unwrap_err() {
+        ProduceError::DeliveryTimeout {
+            last_error, after, ..
+        } => {
+            assert_eq!(after, Duration::from_millis(400));
+            let last = last_error.unwrap();
+            assert!(last.contains("timed out"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
+        "failed after {waited:?}, not at the delivery timeout"
+    );
+    // The late answer (at 2 s) changes nothing: reported once, as failed.
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        outcomes.lock().unwrap().as_slice(),
+        [Err(ProduceError::DeliveryTimeout { .. })]
+    ));
+    assert_eq!(hook.load(Ordering::SeqCst), 2);
+    let m = p.metrics();
+    assert_eq!((m.records_failed, m.records_sent), (2, 0));
+    // The producer goes on: the next record is delivered.
+    let meta = p
+        .send(ProducerRecord::new("t").value("c"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(meta.partition, 0);
+    assert_eq!(outcomes.lock().unwrap().len(), 1);
+    assert_eq!(p.metrics().records_sent, 1);
+    assert!(log.total("t") >= 1);
+}

@@ -173,7 +173,17 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
     Metrics::add(&shared.metrics.requests, 1);
     Metrics::add(&shared.metrics.in_flight_requests, 1);
     let started = Instant::now();
-    let result = async {
+    // A request never answered must not hold its batches past their
+    // delivery timeout (request.timeout.ms may be longer): at the earliest
+    // batch's deadline the wait is abandoned (the driver drops a late
+    // answer), the expired batches fail with DeliveryTimeout and the others
+    // are retried. Never both: a batch is settled once, from this result.
+    let delivery_deadline = sent
+        .iter()
+        .map(|b| b.created + shared.config.delivery_timeout())
+        .min()
+        .unwrap_or(started + timeout);
+    let request_future = async {
         let conn = shared.client.connection(broker, ConnKind::Produce).await?;
         let version = conn.version_for::<ProduceRequest>()?;
         if version < MIN_PRODUCE_VERSION {
@@ -192,8 +202,15 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
         } else {
             conn.send_at(&request, version, timeout).await.map(Some)
         }
-    }
-    .await;
+    };
+    let result = match tokio::time::timeout_at(delivery_deadline.into(), request_future).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::RequestTimeout {
+            broker: format!("id {broker}"),
+            api: "Produce",
+            after: started.elapsed(),
+        }),
+    };
     Metrics::sub(&shared.metrics.in_flight_requests, 1);
     shared.metrics.latency(started.elapsed());
     tracing::trace!(

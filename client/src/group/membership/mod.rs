@@ -197,6 +197,11 @@ impl Membership {
         &self.owned
     }
 
+    /// The subscribed topics, sorted.
+    pub fn subscribed_topics(&self) -> &[Arc<str>] {
+        &self.topics
+    }
+
     /// The coordinator, once found.
     pub fn coordinator(&self) -> Option<&Coordinator> {
         self.coordinator.as_ref()
