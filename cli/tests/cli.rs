@@ -511,11 +511,11 @@ fn perf_produce_then_consume() {
         lat["max"].as_f64().expect("max"),
     );
     assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{lat}");
-    assert!(
-        json["cpu_user_seconds"].as_f64().expect("cpu") > 0.0,
-        "{json}"
-    );
-    assert!(json["cpu_system_seconds"].as_f64().is_some(), "{json}");
+    // The kernel splits precise CPU time into user and system by sampled
+    // ticks, so on a short run either part may be zero; the sum is not.
+    let cpu = json["cpu_user_seconds"].as_f64().expect("user CPU")
+        + json["cpu_system_seconds"].as_f64().expect("system CPU");
+    assert!(cpu > 0.0, "{json}");
     // The flags reached the producer.
     let config = &json["config"];
     assert_eq!(config["acks"], "1", "{config}");
