@@ -568,7 +568,7 @@ fn perf_throughput_cap_and_duration() {
     )));
     assert_eq!(capped["records"], 100);
     assert!(
-        capped["seconds"].as_f64().expect("seconds") >= 0.49,
+        capped["seconds"].as_f64().expect("seconds") >= 0.49 - 0.002,
         "{capped}"
     );
     // --duration without --count: runs about that long, then stops.
@@ -588,9 +588,10 @@ fn perf_throughput_cap_and_duration() {
     let records = timed["records"].as_u64().expect("records");
     // Records are due every 2 ms; none is sent that is due after 1 s.
     assert!(records > 0 && records <= 500, "{timed}");
-    // ... and the pace held: the last one went out no earlier than due.
+    // ... and the pace held: the last one went out no more than the
+    // pacer's 1 ms tolerance before it was due.
     let seconds = timed["seconds"].as_f64().expect("seconds");
-    assert!(seconds >= (records - 1) as f64 / 500.0, "{timed}");
+    assert!(seconds >= (records - 1) as f64 / 500.0 - 0.002, "{timed}");
     let read = json_out(&ok(klamm(
         &["--json", "perf", "consume", &topic, "--duration", "2s"],
         b"",
