@@ -168,81 +168,9 @@ kill -TERM "$service_pid"
 wait "$service_pid" || klamm_log "the service exited with status $? (records undelivered at close?)"
 service_pid=""
 
-# Medians over rounds, per variant and concurrency.
-python3 - "$raw" "$out/$label.csv" <<'EOF'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-cols = ["requests_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "non_2xx", "socket_errors",
-        "service_cpu_pct", "broker_cpu_pct"]
-keys = []
-for r in rows:
-    k = (r["variant"], int(r["connections"]))
-    if k not in keys:
-        keys.append(k)
-with open(sys.argv[2], "w") as f:
-    f.write("variant,connections," + ",".join(cols) + "\n")
-    for v, c in keys:
-        pts = [r for r in rows if r["variant"] == v and int(r["connections"]) == c]
-        med = [statistics.median(float(p[col]) for p in pts) for col in cols]
-        f.write(f"{v},{c}," + ",".join(f"{m:g}" for m in med) + "\n")
-EOF
-
-# The markdown report.
-python3 - "$out/$label.csv" "$out/$label.md" "$label" "$original_command" "$load_before" "$load_after" \
-    "$rounds" "$duration" "$workers" "$pin_service" "$pin_load" "${props[*]:-}" \
-    "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'EOF'
-import csv, subprocess, sys, platform, os
-(src, dst, label, command, load_before, load_after, rounds, duration, workers,
- pin_service, pin_load, props, commit) = sys.argv[1:14]
-rows = list(csv.DictReader(open(src)))
-variants = []
-conns = []
-for r in rows:
-    if r["variant"] not in variants: variants.append(r["variant"])
-    if int(r["connections"]) not in conns: conns.append(int(r["connections"]))
-get = {(r["variant"], int(r["connections"])): r for r in rows}
-def sh(cmd):
-    try: return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
-    except Exception: return "?"
-cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
-out = []
-out.append(f"### Setup `{label}`\n")
-out.append(f"- command: `{command}`")
-mem_gb = round(int(open("/proc/meminfo").readline().split()[1]) / 1024 / 1024)
-out.append(f"- machine: {os.cpu_count()} cores ({cpu}), {mem_gb} GB, Linux {platform.release()}; "
-           "service, broker (tansu 0.6.0, memory storage) and wrk on the same machine")
-out.append(f"- service: release build, tokio workers {workers or 'one per core'}, CPUs {pin_service or 'any'}; "
-           f"broker and wrk on CPUs {pin_load or 'any'}; producer properties: {props or 'defaults'}")
-out.append(f"- {rounds} round(s) of {duration} s per point (median shown), variants interleaved; "
-           f"load average before {load_before}, after {load_after}; commit {commit}, {sh('date -u +%Y-%m-%dT%H:%MZ')}")
-out.append("")
-out.append("Requests/s (in brackets: relative to no-op at the same concurrency):\n")
-out.append("| connections | " + " | ".join(variants) + " |")
-out.append("| ---: | " + " | ".join("---:" for _ in variants) + " |")
-for c in conns:
-    base = float(get[("noop", c)]["requests_per_s"]) if ("noop", c) in get else None
-    cells = []
-    for v in variants:
-        r = get.get((v, c))
-        if not r: cells.append("-"); continue
-        rps = float(r["requests_per_s"])
-        rel = f" ({100 * (rps / base - 1):+.1f}%)" if base and v != "noop" else ""
-        cells.append(f"{rps:,.0f}{rel}")
-    out.append(f"| {c} | " + " | ".join(cells) + " |")
-out.append("")
-out.append("Latency p50 / p99 in ms, and CPU used by the service and by the broker (% of one core):\n")
-out.append("| connections | " + " | ".join(variants) + " |")
-out.append("| ---: | " + " | ".join("---:" for _ in variants) + " |")
-for c in conns:
-    cells = []
-    for v in variants:
-        r = get.get((v, c))
-        cells.append(f"{float(r['p50_ms']):.2f} / {float(r['p99_ms']):.2f}; {float(r['service_cpu_pct']):.0f}% + {float(r['broker_cpu_pct']):.0f}%" if r else "-")
-    out.append(f"| {c} | " + " | ".join(cells) + " |")
-bad = [(v, c) for (v, c), r in get.items() if float(r["non_2xx"]) or float(r["socket_errors"])]
-out.append("")
-out.append("Every request was answered 2xx without socket errors." if not bad else
-           "Points with non-2xx answers or socket errors: " + ", ".join(f"{v}@{c}" for v, c in bad))
-open(dst, "w").write("\n".join(out) + "\n")
-print("\n".join(out))
-EOF
+# Medians over rounds, the markdown report (tables, machine, command).
+python3 "$here/load/report.py" "$raw" "$out/$label.csv" "$out/$label.md" --label="$label" \
+    --command="$original_command" --load-before="$load_before" --load-after="$load_after" \
+    --rounds="$rounds" --duration="$duration" --workers="$workers" --pin-service="$pin_service" \
+    --pin-load="$pin_load" --props="${props[*]:-}" \
+    --commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
