@@ -22,6 +22,7 @@ mod api;
 mod commit;
 mod config;
 mod decode;
+mod fetch_session;
 mod fetcher;
 #[cfg(test)]
 mod group_mock_tests;
@@ -29,10 +30,14 @@ mod group_task;
 mod list_offsets;
 mod message;
 #[cfg(test)]
+mod mock_fetch;
+#[cfg(test)]
 mod mock_group;
 #[cfg(test)]
 mod mock_tests;
 mod pattern;
+#[cfg(test)]
+mod session_tests;
 mod shared;
 mod state;
 mod supervisor;

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use klamm_protocol::compression::Compression;
 use klamm_protocol::records::RecordBatchBuilder;
@@ -122,10 +122,21 @@ pub(crate) struct Accumulator {
     memory_waiters: usize,
     closing: bool,
     producer: Option<(i64, i16)>,
+    /// KIP-360: the id and epoch to bump (InitProducerId v3+ with them)
+    /// instead of asking for a new producer id.
+    bump_from: Option<(i64, i16)>,
     /// Rotates which partition drains first, so no partition starves under
     /// `max.request.size`.
     drain_start: usize,
+    /// A wall-clock reading (ms since the epoch) and the monotonic instant
+    /// it was taken at: record timestamps are derived from it, so a send
+    /// reads one clock instead of two.
+    wall: Option<(Instant, Duration)>,
 }
+
+/// How long a wall-clock reading is reused. Both clocks run at the same
+/// rate; re-reading this often picks up a step of the wall clock quickly.
+const WALL_CLOCK_REUSE: Duration = Duration::from_millis(100);
 
 impl Accumulator {
     pub(crate) fn new(config: AccumulatorConfig, partitioner: Arc<dyn Partitioner>) -> Self {
@@ -141,8 +152,26 @@ impl Accumulator {
             memory_waiters: 0,
             closing: false,
             producer: None,
+            bump_from: None,
             drain_start: 0,
+            wall: None,
         }
+    }
+
+    /// Wall-clock milliseconds at the monotonic `now` (record timestamps):
+    /// the system clock is read again only every [`WALL_CLOCK_REUSE`].
+    pub(crate) fn wall_clock_ms(&mut self, now: Instant) -> i64 {
+        let since_epoch = match self.wall {
+            Some((at, wall)) if now >= at && now - at < WALL_CLOCK_REUSE => wall + (now - at),
+            _ => {
+                let wall = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                self.wall = Some((now, wall));
+                wall
+            }
+        };
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Bytes queued (open, ready and in-flight batches).
@@ -388,6 +417,7 @@ impl Accumulator {
     /// id or epoch restarts every partition's sequence at 0 (Kafka's rule);
     /// batches already stamped get new sequences when next sent.
     pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) {
+        self.bump_from = None;
         if self.producer == Some((producer_id, epoch)) {
             return;
         }
@@ -408,6 +438,25 @@ impl Accumulator {
     /// Forgets the producer id (a new one must be fetched before sending).
     pub(crate) fn clear_producer(&mut self) {
         self.producer = None;
+        self.bump_from = None;
+    }
+
+    /// The sequence state of the producer stamped `stamped` is broken (a
+    /// sequenced batch failed, UNKNOWN_PRODUCER_ID, repeated
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER): stop sending until the epoch is
+    /// bumped (KIP-360; every sequence then restarts at 0). Nothing happens
+    /// when `stamped` is not the current producer: a bump (or a new id)
+    /// already replaced it, and the batch will be restamped.
+    pub(crate) fn request_epoch_bump(&mut self, stamped: (i64, i16)) {
+        if self.producer == Some(stamped) {
+            self.producer = None;
+            self.bump_from = Some(stamped);
+        }
+    }
+
+    /// The producer id and epoch an epoch bump starts from, if one is due.
+    pub(crate) fn epoch_bump_from(&self) -> Option<(i64, i16)> {
+        self.bump_from
     }
 
     /// The producer id and epoch, if known.
@@ -520,7 +569,7 @@ impl Accumulator {
         let timeout = self.config.delivery_timeout;
         let expired = |b: &ProducerBatch| now.saturating_duration_since(b.created) >= timeout;
         let mut out = Vec::new();
-        let mut gap = false;
+        let mut gaps = Vec::new();
         for q in self
             .topics
             .values_mut()
@@ -528,7 +577,9 @@ impl Accumulator {
         {
             while q.ready.front().is_some_and(expired) {
                 if let Some(b) = q.ready.pop_front() {
-                    gap |= b.stamp.is_some_and(|s| s.base_sequence >= 0);
+                    if let Some(st) = b.stamp.filter(|st| st.base_sequence >= 0) {
+                        gaps.push((st.producer_id, st.producer_epoch));
+                    }
                     out.push(b);
                 }
             }
@@ -536,11 +587,11 @@ impl Accumulator {
                 out.extend(q.open.take());
             }
         }
-        if gap {
+        for stamped in gaps {
             // A sent batch given up on leaves a hole in its partition's
             // sequence; later batches would be refused as out of order.
-            // A new producer id restarts every sequence (Kafka's fix).
-            self.producer = None;
+            // An epoch bump restarts every sequence (Kafka's fix).
+            self.request_epoch_bump(stamped);
         }
         for b in &out {
             self.release(b);
@@ -550,6 +601,12 @@ impl Accumulator {
 
     /// When the accumulator next needs attention without new input: the
     /// first linger expiry, retry backoff end or delivery timeout.
+    ///
+    /// A sealed batch that is not sent yet has no deadline of its own
+    /// unless it waits for a retry backoff: `drain` took it if it could, so
+    /// it waits for an in-flight request to finish, and the sink wakes for
+    /// that response anyway. (Counting it as due now made the sink spin
+    /// while requests were in flight.)
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
@@ -561,7 +618,9 @@ impl Accumulator {
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
-                consider(b.retry_at.unwrap_or(b.created));
+                if let Some(at) = b.retry_at {
+                    consider(at);
+                }
                 consider(b.created + timeout);
             }
         }

@@ -400,3 +400,58 @@ fn callbacks_are_taken_only_when_the_record_is() {
     ack(&mut a, b, 5);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
+    // The sink sleeps until next_deadline: a batch that only waits for a
+    // response must not make that "now" (the sink would spin).
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        max_in_flight: 1,
+        ..config()
+    });
+    drop(send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    ));
+    let first = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(first.len(), 1);
+    let t1 = t0 + Duration::from_millis(6);
+    drop(send(
+        &mut a,
+        t1,
+        ProducerRecord::new("t").partition(0).value(b"b"),
+    ));
+    // Sealed at linger but held back by the one batch in flight.
+    assert!(a.drain(t1 + Duration::from_millis(5), 1, 1_000).is_empty());
+    assert_eq!(
+        a.next_deadline(),
+        Some(t1 + Duration::from_secs(120)),
+        "only its delivery timeout"
+    );
+    // A retry backoff is a real deadline.
+    let mut batches = first;
+    let b = batches.pop().unwrap();
+    a.retry(b, t1, Duration::from_millis(100));
+    assert_eq!(a.next_deadline(), Some(t1 + Duration::from_millis(100)));
+}
+
+#[test]
+fn record_timestamps_follow_the_wall_clock() {
+    let mut a = acc(config());
+    let t0 = Instant::now();
+    let wall = |d: SystemTime| d.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before = wall(SystemTime::now());
+    let ms0 = a.wall_clock_ms(t0);
+    assert!(ms0 >= before && ms0 <= wall(SystemTime::now()));
+    // Derived from the monotonic clock while the reading is reused...
+    assert_eq!(a.wall_clock_ms(t0 + Duration::from_millis(40)) - ms0, 40);
+    // ...and read again afterwards.
+    let later = t0 + Duration::from_secs(3);
+    let ms = a.wall_clock_ms(later);
+    assert!(
+        ms <= wall(SystemTime::now()) && ms >= before,
+        "{ms} re-read, not {ms0} + 3000"
+    );
+}

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -371,8 +371,12 @@ impl Producer {
         callback: &mut Option<Callback>,
     ) -> Result<Delivery, AppendError> {
         let shared = &self.handle.shared;
-        let (now, now_ms) = clock();
-        let appended = shared.acc().append(now, now_ms, record, callback)?;
+        let now = Instant::now();
+        let appended = {
+            let mut acc = shared.acc();
+            let now_ms = acc.wall_clock_ms(now);
+            acc.append(now, now_ms, record, callback)?
+        };
         if appended.wake {
             shared.wake_sinks();
         }
@@ -455,12 +459,4 @@ impl Producer {
             }
         }
     }
-}
-
-/// Monotonic now, and wall-clock ms for record timestamps.
-fn clock() -> (Instant, i64) {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    (Instant::now(), ms)
 }

@@ -2,7 +2,8 @@
 //! cluster that keeps every partition's log and applies Kafka's idempotence
 //! rules (per producer id: the next sequence is appended, a repeat of a
 //! recent batch is answered with its original offset, a gap is
-//! OUT_OF_ORDER_SEQUENCE_NUMBER).
+//! OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch INVALID_PRODUCER_EPOCH;
+//! InitProducerId v3+ with the current id and epoch bumps the epoch).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
@@ -24,6 +25,7 @@ pub(crate) struct Stored {
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
     pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
 }
 
 /// Per producer id: (epoch, last sequence, recent batches as (first
@@ -52,6 +54,10 @@ pub(crate) struct MockLog {
     pub(crate) reorder_next: AtomicBool,
     /// Error message to put next to injected error codes.
     pub(crate) message: Mutex<Option<String>>,
+    /// Every InitProducerId request: (version, producer id, epoch).
+    pub(crate) init_requests: Mutex<Vec<(i16, i64, i16)>>,
+    /// The epoch last given out per producer id (for KIP-360 bumps).
+    pub(crate) epochs: Mutex<HashMap<i64, i16>>,
 }
 
 impl MockLog {
@@ -67,13 +73,32 @@ impl MockLog {
             _ => None,
         });
         let l = log.clone();
-        cluster.handle(ApiKey::InitProducerId, move |ctx, _req| {
+        cluster.handle(ApiKey::InitProducerId, move |ctx, req| {
+            let AnyRequest::InitProducerId(req) = req else {
+                return None;
+            };
+            l.init_requests.lock().unwrap().push((
+                ctx.version,
+                req.producer_id,
+                req.producer_epoch,
+            ));
             let mut r = InitProducerIdResponse::default();
+            let mut epochs = l.epochs.lock().unwrap();
             match ctx.injected_error {
                 Some(code) => r.error_code = code.code(),
+                // KIP-360: the current id and epoch get the next epoch.
+                None if req.producer_id >= 0 => match epochs.get_mut(&req.producer_id) {
+                    Some(e) if *e == req.producer_epoch && *e < i16::MAX => {
+                        *e += 1;
+                        r.producer_id = req.producer_id;
+                        r.producer_epoch = *e;
+                    }
+                    _ => r.error_code = ErrorCode::InvalidProducerEpoch.code(),
+                },
                 None => {
                     r.producer_id = l.next_producer_id.fetch_add(1, Ordering::SeqCst);
                     r.producer_epoch = 0;
+                    epochs.insert(r.producer_id, 0);
                 }
             }
             Some(AnyResponse::InitProducerId(Box::new(r)))
@@ -161,6 +186,7 @@ impl MockLog {
                 key: r.key_bytes(),
                 value: r.value_bytes(),
                 producer_id: h.producer_id,
+                producer_epoch: h.producer_epoch,
             })
             .collect();
         let mut parts = self.partitions.lock().unwrap();
@@ -189,6 +215,10 @@ impl PartitionLog {
         if h.producer_id >= 0 {
             let last_seq = h.base_sequence + h.record_count - 1;
             match self.producers.get_mut(&h.producer_id) {
+                Some((epoch, ..)) if *epoch > h.producer_epoch => {
+                    // A batch of a fenced (older) epoch.
+                    return Err(ErrorCode::InvalidProducerEpoch);
+                }
                 Some((epoch, last, recent)) if *epoch == h.producer_epoch => {
                     if let Some(&(_, offset)) = recent.iter().find(|(s, _)| *s == h.base_sequence) {
                         return Ok(offset); // a duplicate: Kafka answers with the original offset

@@ -458,8 +458,10 @@ async fn init_producer_id_falls_back_below_v2_when_the_broker_rejects_it() {
 }
 
 #[tokio::test]
-async fn unknown_producer_id_gets_a_new_id_and_resends() {
+async fn unknown_producer_id_gets_a_new_id_on_a_broker_without_kip_360() {
     let (cluster, log) = cluster(1, "t", 1).await;
+    // InitProducerId below v3 has no id/epoch fields: no bump possible.
+    cluster.set_api_versions(ApiKey::InitProducerId, Some(VersionRange::new(0, 2)));
     let p = producer(&cluster, &[]).await;
     p.send(ProducerRecord::new("t").value("a"))
         .await
@@ -478,6 +480,132 @@ async fn unknown_producer_id_gets_a_new_id_and_resends() {
         "a new producer id after UNKNOWN_PRODUCER_ID"
     );
     assert!(cluster.request_count(ApiKey::InitProducerId) >= 2);
+    let requests = log.init_requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|&(v, id, epoch)| v <= 2 && (id, epoch) == (-1, -1)),
+        "{requests:?}"
+    );
+}
+
+/// Sends `values` to partition 0, awaiting each in turn after all are sent.
+async fn send_values(p: &Producer, values: &[String]) -> Vec<i64> {
+    let mut futures = Vec::new();
+    for v in values {
+        futures.push(
+            p.send(ProducerRecord::new("t").partition(0).value(v))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut offsets = Vec::new();
+    for f in futures {
+        offsets.push(f.await.unwrap().offset);
+    }
+    offsets
+}
+
+/// The log holds `values` exactly once each, in order, under one producer
+/// id; returns the epochs the records were written with.
+fn assert_log_once_in_order(log: &MockLog, values: &[String]) -> Vec<i16> {
+    let stored = log.records("t", 0);
+    let got: Vec<&[u8]> = stored.iter().map(|s| s.value.as_deref().unwrap()).collect();
+    let want: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+    assert_eq!(got, want, "every record once, in send order");
+    let ids: std::collections::BTreeSet<i64> = stored.iter().map(|s| s.producer_id).collect();
+    assert_eq!(ids.len(), 1, "one producer id throughout: {ids:?}");
+    stored.iter().map(|s| s.producer_epoch).collect()
+}
+
+#[tokio::test]
+async fn unknown_producer_id_bumps_the_epoch_with_init_producer_id_v3() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[]).await;
+    let values: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+    assert_eq!(
+        send_values(&p, &values[..20]).await,
+        (0..20).collect::<Vec<_>>()
+    );
+    cluster.inject(
+        FaultRule::new(ApiKey::Produce, Fault::Error(ErrorCode::UnknownProducerId)).times(1),
+    );
+    assert_eq!(
+        send_values(&p, &values[20..]).await,
+        (20..40).collect::<Vec<_>>()
+    );
+    let requests = log.init_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!((requests[0].1, requests[0].2), (-1, -1), "first: a new id");
+    let (version, id, epoch) = requests[1];
+    assert!(version >= 3, "the bump needs v3+, sent v{version}");
+    assert_eq!(
+        (id, epoch),
+        (1000, 0),
+        "the bump carries the current id and epoch"
+    );
+    let epochs = assert_log_once_in_order(&log, &values);
+    assert_eq!(&epochs[..20], &[0; 20]);
+    assert_eq!(&epochs[20..], &[1; 20], "resent under the bumped epoch");
+    assert_eq!(p.metrics().records_failed, 0);
+}
+
+#[tokio::test]
+async fn repeated_out_of_order_sequence_bumps_the_epoch_and_resends_once() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[]).await;
+    let values: Vec<String> = (0..10).map(|i| format!("w{i}")).collect();
+    send_values(&p, &values[..5]).await;
+    // Refused three times with the same sequence: the sequence state is
+    // broken, so the producer bumps its epoch and sends from sequence 0.
+    cluster.inject(
+        FaultRule::new(
+            ApiKey::Produce,
+            Fault::Error(ErrorCode::OutOfOrderSequenceNumber),
+        )
+        .times(3),
+    );
+    assert_eq!(
+        send_values(&p, &values[5..]).await,
+        (5..10).collect::<Vec<_>>()
+    );
+    let requests = log.init_requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(),
+        [(-1, -1), (1000, 0)]
+    );
+    let epochs = assert_log_once_in_order(&log, &values);
+    assert_eq!(epochs, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+}
+
+#[tokio::test]
+async fn a_refused_epoch_bump_falls_back_to_a_new_producer_id() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(&cluster, &[]).await;
+    p.send(ProducerRecord::new("t").value("a"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // The broker forgot the id's epochs: the bump is refused.
+    log.epochs.lock().unwrap().clear();
+    cluster.inject(
+        FaultRule::new(ApiKey::Produce, Fault::Error(ErrorCode::UnknownProducerId)).times(1),
+    );
+    let m = p
+        .send(ProducerRecord::new("t").value("b"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(m.offset, 1);
+    let requests = log.init_requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(),
+        [(-1, -1), (1000, 0), (-1, -1)]
+    );
+    let ids: Vec<i64> = log.records("t", 0).iter().map(|s| s.producer_id).collect();
+    assert_eq!(ids, [1000, 1001]);
 }
 
 #[tokio::test]
@@ -603,4 +731,70 @@ async fn acks_0_completes_on_write_whether_or_not_the_broker_answers() {
     let d = p.send(ProducerRecord::new("t").value("c")).await.unwrap();
     d.await.unwrap();
     assert_eq!(p.metrics().records_sent, 3);
+}
+
+#[tokio::test]
+async fn an_unanswered_request_fails_its_batches_at_the_delivery_timeout_once() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    // The first Produce is answered only after 2 s; request.timeout.ms is
+    // 10 s, delivery.timeout.ms 400 ms: the delivery timeout must win.
+    cluster.inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_secs(2))).times(1));
+    let p = producer(
+        &cluster,
+        &[
+            ("delivery.timeout.ms", "400"),
+            ("request.timeout.ms", "10000"),
+        ],
+    )
+    .await;
+    let hook = Arc::new(AtomicUsize::new(0));
+    let h = hook.clone();
+    p.set_error_hook(move |f| {
+        h.fetch_add(f.records as usize, Ordering::SeqCst);
+    });
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let o = outcomes.clone();
+    let started = std::time::Instant::now();
+    let d = p.send(ProducerRecord::new("t").value("a")).await.unwrap();
+    p.send_with_callback(ProducerRecord::new("t").value("b"), move |r| {
+        o.lock().unwrap().push(r.map(|m| m.offset));
+    })
+    .await
+    .unwrap();
+    match d.await.unwrap_err() {
+        ProduceError::DeliveryTimeout {
+            last_error, after, ..
+        } => {
+            assert_eq!(after, Duration::from_millis(400));
+            let last = last_error.unwrap();
+            assert!(last.contains("timed out"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
+        "failed after {waited:?}, not at the delivery timeout"
+    );
+    // The late answer (at 2 s) changes nothing: reported once, as failed.
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        outcomes.lock().unwrap().as_slice(),
+        [Err(ProduceError::DeliveryTimeout { .. })]
+    ));
+    assert_eq!(hook.load(Ordering::SeqCst), 2);
+    let m = p.metrics();
+    assert_eq!((m.records_failed, m.records_sent), (2, 0));
+    // The producer goes on: the next record is delivered.
+    let meta = p
+        .send(ProducerRecord::new("t").value("c"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(meta.partition, 0);
+    assert_eq!(outcomes.lock().unwrap().len(), 1);
+    assert_eq!(p.metrics().records_sent, 1);
+    assert!(log.total("t") >= 1);
 }

@@ -173,7 +173,17 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
     Metrics::add(&shared.metrics.requests, 1);
     Metrics::add(&shared.metrics.in_flight_requests, 1);
     let started = Instant::now();
-    let result = async {
+    // A request never answered must not hold its batches past their
+    // delivery timeout (request.timeout.ms may be longer): at the earliest
+    // batch's deadline the wait is abandoned (the driver drops a late
+    // answer), the expired batches fail with DeliveryTimeout and the others
+    // are retried. Never both: a batch is settled once, from this result.
+    let delivery_deadline = sent
+        .iter()
+        .map(|b| b.created + shared.config.delivery_timeout())
+        .min()
+        .unwrap_or(started + timeout);
+    let request_future = async {
         let conn = shared.client.connection(broker, ConnKind::Produce).await?;
         let version = conn.version_for::<ProduceRequest>()?;
         if version < MIN_PRODUCE_VERSION {
@@ -192,8 +202,15 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
         } else {
             conn.send_at(&request, version, timeout).await.map(Some)
         }
-    }
-    .await;
+    };
+    let result = match tokio::time::timeout_at(delivery_deadline.into(), request_future).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::RequestTimeout {
+            broker: format!("id {broker}"),
+            api: "Produce",
+            after: started.elapsed(),
+        }),
+    };
     Metrics::sub(&shared.metrics.in_flight_requests, 1);
     shared.metrics.latency(started.elapsed());
     tracing::trace!(
@@ -289,8 +306,9 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                     }
                     ErrorCode::UnknownProducerId => {
                         // The broker forgot us (e.g. the log was truncated):
-                        // a new producer id restarts the sequences.
-                        shared.acc().clear_producer();
+                        // bump the epoch (KIP-360), which restarts the
+                        // sequences, and resend.
+                        bump_epoch(shared, &b);
                         retry_or_fail(shared, b, error, true);
                     }
                     ErrorCode::OutOfOrderSequenceNumber => {
@@ -303,11 +321,11 @@ fn handle_response(shared: &Arc<Shared>, done: InFlight) -> Option<Duration> {
                         // same sequence, which the broker appends or answers
                         // DUPLICATE_SEQUENCE_NUMBER. Only if that keeps
                         // failing is the sequence state really broken; then,
-                        // like Kafka's clients (KIP-360), restart sequences
-                        // under a new producer id and resend rather than
-                        // fail records.
+                        // like Kafka's clients (KIP-360), bump the epoch,
+                        // which restarts the sequences, and resend rather
+                        // than fail records.
                         if b.attempts >= OUT_OF_ORDER_RESENDS {
-                            shared.acc().clear_producer();
+                            bump_epoch(shared, &b);
                         }
                         retry_or_fail(shared, b, error, true);
                     }
@@ -392,12 +410,10 @@ fn succeed(shared: &Arc<Shared>, mut b: ProducerBatch, ack: BatchAck) {
 /// Fails `b` for good: futures and callbacks get the error, the error hook
 /// and the counters see it.
 pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceError) {
-    if b.stamp.is_some_and(|s| s.base_sequence >= 0) {
-        // The batch had a sequence number the broker will never see: later
-        // batches would be refused as out of order. A new producer id (or
-        // epoch) restarts every sequence at 0, as Kafka's clients do.
-        shared.acc().clear_producer();
-    }
+    // The batch had a sequence number the broker will never see: later
+    // batches would be refused as out of order. An epoch bump restarts
+    // every sequence at 0, as Kafka's clients do.
+    bump_epoch(shared, &b);
     shared.report_failure(&ProduceFailure {
         topic: b.topic.clone(),
         partition: b.partition,
@@ -410,8 +426,23 @@ pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceErr
     shared.completed.notify_waiters();
 }
 
+/// Asks for an epoch bump if `b` was sent with a sequence under the current
+/// producer id and epoch (an older stamp was already dealt with).
+fn bump_epoch(shared: &Shared, b: &ProducerBatch) {
+    if let Some(s) = b.stamp.filter(|s| s.base_sequence >= 0) {
+        shared
+            .acc()
+            .request_epoch_bump((s.producer_id, s.producer_epoch));
+    }
+}
+
 /// Fetches a producer id (InitProducerId) unless one is known; one task at
-/// a time. tansu 0.6 rejects InitProducerId v2+, so after a failure at the
+/// a time. An epoch bump (KIP-360) sends the current id and epoch with
+/// InitProducerId v3+, and the broker answers the same id with the next
+/// epoch; on older versions, or if the broker refuses the bump, a new
+/// producer id is fetched instead. Either way every sequence restarts at 0.
+/// (Apache Kafka itself answers a non-transactional InitProducerId with a
+/// new id even when one is given; both outcomes are handled the same.) tansu 0.6 rejects InitProducerId v2+, so after a failure at the
 /// negotiated version the request is retried at v1 (the fields a
 /// non-transactional producer needs exist in every version).
 async fn ensure_producer_id(shared: &Arc<Shared>) {
@@ -420,9 +451,7 @@ async fn ensure_producer_id(shared: &Arc<Shared>) {
     let mut attempts = 0u32;
     while shared.acc().producer().is_none() {
         attempts += 1;
-        let request = InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000);
+        let bump = shared.acc().epoch_bump_from();
         let result = async {
             let conn = shared
                 .client
@@ -432,22 +461,38 @@ async fn ensure_producer_id(shared: &Arc<Shared>) {
             if let Some(c) = cap {
                 version = version.min(c);
             }
+            let mut request = InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000);
+            // The id and epoch fields exist from v3 on (KIP-360).
+            let bumping = bump.filter(|_| version >= 3);
+            if let Some((id, epoch)) = bumping {
+                request = request.with_producer_id(id).with_producer_epoch(epoch);
+            }
             conn.send_at(&request, version, shared.client.config().request_timeout())
                 .await
-                .map(|r| (r, version))
+                .map(|r| (r, version, bumping))
         }
         .await;
         match result {
-            Ok((r, version)) => match ErrorCode::from_code(r.error_code) {
+            Ok((r, version, bumping)) => match ErrorCode::from_code(r.error_code) {
                 ErrorCode::None => {
                     tracing::info!(
                         producer_id = r.producer_id,
                         epoch = r.producer_epoch,
                         version,
+                        bumped_from = ?bumping,
                         "producer id"
                     );
                     shared.acc().set_producer(r.producer_id, r.producer_epoch);
                     break;
+                }
+                code if bumping.is_some() && !classify_code(code).retriable => {
+                    // The broker will not bump this id (fenced, epoch
+                    // exhausted, ...): fall back to a new producer id.
+                    tracing::warn!(?code, version, "epoch bump refused; new producer id");
+                    shared.acc().clear_producer();
+                    continue;
                 }
                 code => {
                     tracing::warn!(?code, version, "InitProducerId failed");
