@@ -19,6 +19,7 @@
 //!   at-least-once.
 
 mod api;
+mod auto_commit;
 mod commit;
 mod config;
 mod decode;
@@ -36,6 +37,7 @@ mod mock_group;
 #[cfg(test)]
 mod mock_tests;
 mod pattern;
+mod progress;
 #[cfg(test)]
 mod session_tests;
 mod shared;
