@@ -47,9 +47,19 @@ pub enum DecodeError {
 }
 
 #[derive(Serialize)]
-struct Out<'a, T> {
-    schema: &'a str,
+struct Out<'a, T: Schema> {
+    schema: SchemaText<T>,
     data: &'a T,
+}
+
+/// `ID:VERSION` written straight into the output (escaped by serde_json),
+/// without formatting it into a string per message first.
+struct SchemaText<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: Schema> Serialize for SchemaText<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}:{}", T::ID, T::VERSION))
+    }
 }
 
 /// A decoded envelope whose data is still raw JSON text.
@@ -65,11 +75,10 @@ pub struct RawEnvelope<'a> {
 
 /// Appends `message` as an envelope to `out`.
 pub fn encode_into<T: Schema>(message: &T, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    let schema = T::schema_ref().to_string();
     serde_json::to_writer(
         out,
         &Out {
-            schema: &schema,
+            schema: SchemaText::<T>(std::marker::PhantomData),
             data: message,
         },
     )
@@ -134,6 +143,17 @@ mod tests {
             serde_json::json!({"schema": "Content:1", "data": {"id": 7, "title": "hi \"there\""}})
         );
         assert_eq!(decode::<Content>(Some(&bytes)).unwrap(), m);
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Quoted(u8);
+    crate::schema!(Quoted, "odd\"id\\", 3);
+
+    #[test]
+    fn schema_ids_are_escaped() {
+        let bytes = encode(&Quoted(1)).unwrap();
+        assert_eq!(bytes, br#"{"schema":"odd\"id\\:3","data":1}"#);
+        assert_eq!(decode::<Quoted>(Some(&bytes)).unwrap(), Quoted(1));
     }
 
     #[test]

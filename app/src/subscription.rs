@@ -80,6 +80,9 @@ enum Outcome {
     Interrupted,
 }
 
+/// How often an idle subscription looks at its group's events.
+const EVENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs `def` until `stop` turns true (or its sender is dropped) or a
 /// record fails for good under a `Stop` policy.
 pub(crate) async fn run(
@@ -113,6 +116,10 @@ pub(crate) async fn run(
     let interval = app.config().auto_commit_interval;
     let mut done: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     let mut next_commit: Option<Instant> = None;
+    // Wakes the loop while no record arrives, so that group events (a
+    // fatal membership error in particular) are seen without one.
+    let mut events_tick = tokio::time::interval(EVENTS_EVERY);
+    events_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let result = loop {
         if *stop.borrow() {
@@ -135,6 +142,7 @@ pub(crate) async fn run(
                     next_commit = Some(Instant::now() + interval);
                 }
             }
+            _ = events_tick.tick() => {}
             received = consumer.recv() => match received {
                 Ok(message) => {
                     match handle(&app, &def, &mut consumer, &mut stop, &mut done, message).await {

@@ -353,3 +353,41 @@ async fn log_layer_publishes_events_to_a_stream() {
     assert_eq!(stats.failed(), 0);
     worker.stop().await.unwrap();
 }
+
+/// The worker entry point proper: `App::run` stops on SIGTERM, commits
+/// and returns. SIGTERM goes to this test process, whose handler tokio
+/// installed when `run` started (nextest runs each test in a process of
+/// its own; nothing else here listens for it).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_run_gracefully() {
+    let prefix = prefix("sigterm");
+    let app = app_with_stream(&prefix, "events", true).await;
+    app.create_topics().await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    app.subscribe("events", "signals", move |c: Content| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(c.id);
+        }
+    })
+    .unwrap();
+    let running = app.clone();
+    let worker = tokio::spawn(async move { running.run().await });
+    app.publish("events", &content(0), ()).await.unwrap();
+    app.publish("events", &content(1), ()).await.unwrap();
+    // Both handled: `run` has long been polled, so its signal handlers exist.
+    assert_eq!(next(&mut rx).await, 0);
+    assert_eq!(next(&mut rx).await, 1);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    tokio::time::timeout(WAIT, worker)
+        .await
+        .expect("run returns after SIGTERM")
+        .expect("worker task")
+        .expect("clean stop");
+    assert_eq!(committed(&app, "signals", "events").await, 2);
+}

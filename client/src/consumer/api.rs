@@ -9,6 +9,7 @@ use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::auto_commit::AutoCommitClock;
 use super::commit::{CommitEntry, Committed, commit, fetch_committed};
 use super::config::ConsumerConfig;
 use super::group_task::{self, GroupCommand};
@@ -22,7 +23,7 @@ use crate::config::{ClientConfig, Properties};
 use crate::error::Error;
 use crate::group::{
     Assignor, CooperativeStickyAssignor, GroupConfig, GroupEvent, Membership, RangeAssignor,
-    RoundRobinAssignor, TopicPartition,
+    RoundRobinAssignor, TopicPartition, sleep_until,
 };
 
 /// A Kafka consumer.
@@ -31,8 +32,8 @@ use crate::group::{
 /// each starts; no group membership is involved. With a `group.id`,
 /// offsets can be committed ([`Consumer::commit`]) as a "simple consumer"
 /// (generation -1), and `enable.auto.commit` commits every
-/// `auto.commit.interval.ms` from the receive calls and on
-/// [`Consumer::close`].
+/// `auto.commit.interval.ms` from a background task (also while the
+/// application is busy and not receiving) and on [`Consumer::close`].
 ///
 /// Committed offsets only ever cover messages already handed to the
 /// application (at-least-once).
@@ -48,7 +49,9 @@ pub struct Consumer {
     /// An error held back because a batch call already had messages.
     held_error: Option<Error>,
     committer: Option<mpsc::UnboundedSender<CommitJob>>,
-    next_auto_commit: Option<Instant>,
+    /// `enable.auto.commit` with a group: the committer task commits on a
+    /// timer, and close() commits.
+    auto_commit: bool,
     group: Option<GroupHandle>,
     /// The assignment epoch the current chunk was checked against.
     seen_epoch: u64,
@@ -127,15 +130,14 @@ impl Consumer {
             tokio::spawn(run_committer(shared.clone(), rx));
             tx
         });
-        let next_auto_commit = (config.enable_auto_commit && committer.is_some())
-            .then(|| Instant::now() + config.auto_commit_interval);
+        let auto_commit = config.enable_auto_commit && committer.is_some();
         Self {
             shared,
             rx,
             current: None,
             held_error: None,
             committer,
-            next_auto_commit,
+            auto_commit,
             group: None,
             seen_epoch: 0,
         }
@@ -349,7 +351,6 @@ impl Consumer {
                 return Err(e);
             }
             self.notify_poll();
-            self.maybe_auto_commit();
             if let Some(m) = self.next_buffered() {
                 return Ok(m);
             }
@@ -380,7 +381,6 @@ impl Consumer {
                 break;
             }
             self.notify_poll();
-            self.maybe_auto_commit();
             if let Some(m) = self.next_buffered() {
                 out.push(m);
                 continue;
@@ -572,7 +572,7 @@ impl Consumer {
     /// Commits (when auto-commit is on), leaves the group (group mode)
     /// and stops every task.
     pub async fn close(mut self) -> Result<(), Error> {
-        let result = if self.next_auto_commit.is_some() {
+        let result = if self.auto_commit {
             self.commit().await
         } else {
             Ok(())
@@ -618,6 +618,7 @@ impl Consumer {
         let chunk = self.current.as_mut()?;
         if let Some(m) = chunk.messages.next() {
             chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
+            self.shared.handed.handed(m.offset() + 1);
             return Some(m);
         }
         if let Some(mut chunk) = self.current.take() {
@@ -641,6 +642,14 @@ impl Consumer {
                         .is_some_and(|c| c.version == chunk.version && !c.paused)
                 };
                 if current {
+                    let epoch = chunk
+                        .messages
+                        .as_slice()
+                        .first()
+                        .and_then(Message::leader_epoch);
+                    self.shared
+                        .handed
+                        .start_chunk(&chunk.tp, chunk.version, epoch);
                     self.current = Some(chunk);
                 } else {
                     self.release(chunk.bytes);
@@ -747,24 +756,6 @@ impl Consumer {
         }
         PendingCommit(Some(rx))
     }
-
-    fn maybe_auto_commit(&mut self) {
-        let Some(at) = self.next_auto_commit else {
-            return;
-        };
-        let now = Instant::now();
-        if now < at {
-            return;
-        }
-        self.next_auto_commit = Some(now + self.shared.config.auto_commit_interval);
-        let entries = self.positions();
-        if let Some(committer) = &self.committer {
-            let _ = committer.send(CommitJob {
-                entries,
-                done: None,
-            });
-        }
-    }
 }
 
 impl Drop for Consumer {
@@ -774,29 +765,54 @@ impl Drop for Consumer {
 }
 
 /// Runs queued commits one at a time, in order, with the identity of the
-/// moment (simple consumer, or the group generation).
+/// moment (simple consumer, or the group generation); with
+/// `enable.auto.commit`, also commits every `auto.commit.interval.ms` the
+/// positions of messages already handed out, whether or not the
+/// application is receiving.
 async fn run_committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<CommitJob>) {
-    while let Some(job) = rx.recv().await {
-        let result = match shared.identity() {
-            Some(who) => {
-                let r = commit(
-                    &shared.client,
-                    &who,
-                    &job.entries,
-                    shared.config.retry_backoff,
-                )
-                .await;
-                if let Err(e) = &r {
-                    tracing::warn!(group = who.group_id, error = %e, "commit failed");
+    let mut clock = shared
+        .config
+        .enable_auto_commit
+        .then(|| AutoCommitClock::new(shared.config.auto_commit_interval, Instant::now()));
+    loop {
+        let wake = clock.as_ref().map(AutoCommitClock::deadline);
+        tokio::select! {
+            job = rx.recv() => {
+                let Some(job) = job else { return };
+                let result = commit_now(&shared, &job.entries).await;
+                if let (Ok(()), Some(clock)) = (&result, clock.as_mut()) {
+                    clock.committed(&job.entries);
                 }
-                r
+                if let Some(done) = job.done {
+                    let _ = done.send(result);
+                }
             }
-            None => Err(no_group()),
-        };
-        if let Some(done) = job.done {
-            let _ = done.send(result);
+            () = sleep_until(wake) => {
+                let Some(clock) = clock.as_mut() else { continue };
+                if !clock.due(Instant::now()) {
+                    continue;
+                }
+                let entries = clock.changed(shared.handed_positions());
+                if entries.is_empty() {
+                    continue;
+                }
+                tracing::debug!(partitions = entries.len(), "auto-commit");
+                if commit_now(&shared, &entries).await.is_ok() {
+                    clock.committed(&entries);
+                }
+            }
         }
     }
+}
+
+/// Commits `entries` with the identity of the moment.
+async fn commit_now(shared: &Shared, entries: &[CommitEntry]) -> Result<(), Error> {
+    let who = shared.identity().ok_or_else(no_group)?;
+    let result = commit(&shared.client, &who, entries, shared.config.retry_backoff).await;
+    if let Err(e) = &result {
+        tracing::warn!(group = who.group_id, error = %e, "commit failed");
+    }
+    result
 }
 
 fn not_assigned(tp: &TopicPartition) -> Error {

@@ -10,12 +10,12 @@
 //!         other     → retriable: back off · fatal: error for the app
 //! ```
 //!
-//! Fetch sessions (KIP-227) are not used yet: every request is a full fetch
-//! (session id 0, epoch -1), which every broker accepts. Deferred because
-//! the test broker (tansu 0.6.0) answers a session-creating request
-//! (epoch 0) with session id 0, i.e. offers no sessions, so incremental
-//! fetches could not be tested against a real broker here; sessions only
-//! save request bytes when a leader has many partitions.
+//! Each task keeps a fetch session (KIP-227, `fetch_session.rs`) with its
+//! broker: after a full fetch, requests carry only the partitions whose
+//! offset or leader epoch changed and the ones to forget (paused, revoked,
+//! backing off); the broker leaves out partitions with nothing new. A
+//! broker that answers session id 0 (tansu 0.6.0 does) gets full fetches.
+//! On close the session is closed (epoch -1).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,12 +24,13 @@ use std::time::Duration;
 use klamm_protocol::ErrorCode;
 use klamm_protocol::compression::DEFAULT_MAX_DECOMPRESSED;
 use klamm_protocol::generated::FetchRequest;
-use klamm_protocol::generated::fetch::request::{FetchPartition, FetchTopic};
+use klamm_protocol::generated::fetch::request::{FetchPartition, FetchTopic, ForgottenTopic};
 use klamm_protocol::generated::fetch::response::PartitionData;
 use tokio::time::Instant;
 
 use super::config::IsolationLevel;
 use super::decode::{Aborted, DecodeInput, decode};
+use super::fetch_session::{FetchSession, SessionRequest};
 use super::shared::{Chunk, Fetched, Shared};
 use super::state::FetchPlan;
 use crate::conn::ConnKind;
@@ -43,13 +44,15 @@ const MAX_FETCH_VERSION: i16 = 12;
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>, broker: i32) {
     let mut changes = shared.subscribe();
+    let mut session = FetchSession::default();
     loop {
         changes.borrow_and_update();
+        if shared.lock().closed {
+            close_session(&shared, broker, &mut session).await;
+            return;
+        }
         let (plans, next_backoff) = {
             let mut state = shared.lock();
-            if state.closed {
-                return;
-            }
             let plans = state.take_fetchable(broker, Instant::now());
             (plans, state.next_backoff())
         };
@@ -61,27 +64,63 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32) {
             }
             continue;
         }
-        fetch_once(&shared, broker, plans).await;
+        fetch_once(&shared, broker, &mut session, plans).await;
     }
 }
 
+/// Closes the broker's fetch session, if one is open (best effort: the
+/// broker also expires idle sessions).
+async fn close_session(shared: &Shared, broker: i32, session: &mut FetchSession) {
+    let Some((session_id, epoch)) = session.close() else {
+        return;
+    };
+    let client = &shared.client;
+    let result = async {
+        let conn = client.connection(broker, ConnKind::Fetch).await?;
+        let version = conn.version_for::<FetchRequest>()?.min(MAX_FETCH_VERSION);
+        let request = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_session_id(session_id)
+            .with_session_epoch(epoch);
+        conn.send_at(&request, version, client.config().request_timeout())
+            .await
+    };
+    match tokio::time::timeout(CLOSE_TIMEOUT, result).await {
+        Ok(Ok(_)) => tracing::debug!(broker, session_id, "fetch session closed"),
+        Ok(Err(e)) => tracing::debug!(broker, error = %e, "closing the fetch session failed"),
+        Err(_) => tracing::debug!(broker, "closing the fetch session timed out"),
+    }
+}
+
+/// How long a closing consumer's fetch task waits to close its session.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Sends one Fetch for `plans` and handles the response.
-async fn fetch_once(shared: &Shared, broker: i32, plans: Vec<FetchPlan>) {
+async fn fetch_once(
+    shared: &Shared,
+    broker: i32,
+    session: &mut FetchSession,
+    plans: Vec<FetchPlan>,
+) {
     let config = &shared.config;
     let client = &shared.client;
     let result = async {
         let conn = client.connection(broker, ConnKind::Fetch).await?;
         let version = conn.version_for::<FetchRequest>()?.min(MAX_FETCH_VERSION);
-        let request = build_request(shared, &plans, version);
+        let planned = session.build(&plans, version);
+        let request = build_request(shared, &plans, &planned, version);
         let timeout = client.config().request_timeout() + config.fetch_max_wait;
-        conn.send_at(&request, version, timeout).await
+        conn.send_at(&request, version, timeout)
+            .await
+            .map(|r| (r, planned))
     }
     .await;
-    let response = match result {
+    let (response, planned) = match result {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(broker, error = %e, "fetch failed");
             client.report(&e);
+            session.reset();
             shared
                 .lock()
                 .release(&plans, Instant::now() + config.retry_backoff);
@@ -90,6 +129,17 @@ async fn fetch_once(shared: &Shared, broker: i32, plans: Vec<FetchPlan>) {
         }
     };
     let top = ErrorCode::from_code(response.error_code);
+    session.handle_response(&planned, &plans, top, response.session_id);
+    if matches!(
+        top,
+        ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+    ) {
+        // The session is gone: fetch everything again at once, in full.
+        tracing::debug!(broker, error = %top, "fetch session lost; next fetch is full");
+        shared.lock().release(&plans, Instant::now());
+        shared.wake();
+        return;
+    }
     if top != ErrorCode::None {
         let e = Error::Broker {
             api: "Fetch",
@@ -123,7 +173,8 @@ async fn fetch_once(shared: &Shared, broker: i32, plans: Vec<FetchPlan>) {
             refresh |= handle_partition(shared, broker, &plans[i], data);
         }
     }
-    // Partitions the broker left out are simply fetched again.
+    // Partitions the broker left out (in an incremental fetch: those with
+    // nothing new) are simply fetched again.
     let unanswered: Vec<FetchPlan> = plans
         .iter()
         .zip(&answered)
@@ -138,10 +189,15 @@ async fn fetch_once(shared: &Shared, broker: i32, plans: Vec<FetchPlan>) {
     }
 }
 
-fn build_request(shared: &Shared, plans: &[FetchPlan], version: i16) -> FetchRequest {
+fn build_request(
+    shared: &Shared,
+    plans: &[FetchPlan],
+    planned: &SessionRequest,
+    version: i16,
+) -> FetchRequest {
     let config = &shared.config;
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for p in plans {
+    for p in planned.send.iter().filter_map(|&i| plans.get(i)) {
         let mut part = FetchPartition::default()
             .with_partition(p.tp.partition)
             .with_fetch_offset(p.fetch_offset)
@@ -170,6 +226,23 @@ fn build_request(shared: &Shared, plans: &[FetchPlan], version: i16) -> FetchReq
     }
     if version >= 4 {
         request = request.with_isolation_level(config.isolation_level.as_i8());
+    }
+    if version >= 7 {
+        let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+        for tp in &planned.forgotten {
+            match forgotten.last_mut() {
+                Some(t) if t.topic.as_str() == &*tp.topic => t.partitions.push(tp.partition),
+                _ => forgotten.push(
+                    ForgottenTopic::default()
+                        .with_topic(klamm_protocol::StrBytes::from(&*tp.topic))
+                        .with_partitions(vec![tp.partition]),
+                ),
+            }
+        }
+        request = request
+            .with_session_id(planned.session_id)
+            .with_session_epoch(planned.epoch)
+            .with_forgotten_topics_data(forgotten);
     }
     request
 }

@@ -179,3 +179,61 @@ async fn an_eager_rebalance_commits_what_was_handed_out_before_rejoining() {
     assert!(commit < second_join, "{steps:?}");
     assert_eq!(group.committed("t", 0), Some(4));
 }
+
+#[tokio::test]
+async fn auto_commit_runs_on_its_timer_and_covers_only_handed_out_messages() {
+    let (cluster, group, log, mut c) = setup(&[
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "100"),
+    ])
+    .await;
+    cluster.create_topic("t", 1);
+    log.append("t", 0, 4);
+    c.subscribe(["t"]).await.unwrap();
+    wait_for("the assignment", || !c.assignment().is_empty()).await;
+    // Nothing handed out yet: at most the start position (0, as Java's
+    // consumer commits resolved positions) is committed, once.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        matches!(group.committed("t", 0), None | Some(0)),
+        "{:?}",
+        group.steps()
+    );
+    let commits = |g: &MockGroup| {
+        g.steps()
+            .iter()
+            .filter(|s| matches!(s, super::mock_group::Step::Commit(_)))
+            .count()
+    };
+    let before = commits(&group);
+    assert!(before <= 1, "{:?}", group.steps());
+
+    // Two of the chunk's four messages handed out, then the application
+    // stops calling recv: the timer still commits exactly those two.
+    for want in [0, 1] {
+        let m = tokio::time::timeout(Duration::from_secs(10), c.recv())
+            .await
+            .expect("no stall")
+            .unwrap();
+        assert_eq!(m.offset(), want);
+    }
+    wait_for("the timer's commit", || group.committed("t", 0) == Some(2)).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        group.committed("t", 0),
+        Some(2),
+        "never past what was handed"
+    );
+    assert_eq!(
+        commits(&group),
+        before + 1,
+        "unchanged offsets are not committed again"
+    );
+
+    for want in [2, 3] {
+        let m = c.recv().await.unwrap();
+        assert_eq!(m.offset(), want);
+    }
+    wait_for("the second commit", || group.committed("t", 0) == Some(4)).await;
+    assert_eq!(commits(&group), before + 2);
+}

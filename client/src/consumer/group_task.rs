@@ -184,16 +184,8 @@ async fn apply(shared: &Shared, event: &GroupEvent, identity: Option<&CommitIden
             tracing::info!(?partitions, "partitions revoked");
             if shared.config.enable_auto_commit {
                 if let Some(who) = identity {
-                    let entries: Vec<CommitEntry> = positions
-                        .into_iter()
-                        .map(|(tp, offset, leader_epoch)| CommitEntry {
-                            tp,
-                            offset,
-                            leader_epoch,
-                        })
-                        .collect();
                     if let Err(e) =
-                        commit(&shared.client, who, &entries, shared.config.retry_backoff).await
+                        commit(&shared.client, who, &positions, shared.config.retry_backoff).await
                     {
                         tracing::warn!(error = %e, "commit on revoke failed");
                     }
@@ -210,8 +202,8 @@ async fn apply(shared: &Shared, event: &GroupEvent, identity: Option<&CommitIden
 
 /// Stops fetching `partitions`, drops their buffered data and returns
 /// their positions.
-fn stop(shared: &Shared, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64, Option<i32>)> {
-    let positions = shared.lock().remove(partitions);
+fn stop(shared: &Shared, partitions: &[TopicPartition]) -> Vec<CommitEntry> {
+    let positions = shared.remove_partitions(partitions);
     shared.assignment_epoch.fetch_add(1, Ordering::Release);
     shared.wake();
     positions

@@ -19,9 +19,11 @@
 //!   at-least-once.
 
 mod api;
+mod auto_commit;
 mod commit;
 mod config;
 mod decode;
+mod fetch_session;
 mod fetcher;
 #[cfg(test)]
 mod group_mock_tests;
@@ -29,10 +31,15 @@ mod group_task;
 mod list_offsets;
 mod message;
 #[cfg(test)]
+mod mock_fetch;
+#[cfg(test)]
 mod mock_group;
 #[cfg(test)]
 mod mock_tests;
 mod pattern;
+mod progress;
+#[cfg(test)]
+mod session_tests;
 mod shared;
 mod state;
 mod supervisor;

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-use super::commit::CommitIdentity;
+use super::commit::{CommitEntry, CommitIdentity};
 use super::config::ConsumerConfig;
 use super::message::Message;
+use super::progress::HandedProgress;
 use super::state::FetchState;
 use crate::client::Client;
 use crate::error::Error;
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     /// Who commits: the simple consumer, or the group member's current
     /// generation (updated by the group task).
     identity: Mutex<Option<CommitIdentity>>,
+    /// How far the application got in the chunk it is draining.
+    pub(crate) handed: HandedProgress,
 }
 
 impl Shared {
@@ -52,6 +55,7 @@ impl Shared {
                 tx,
                 assignment_epoch: AtomicU64::new(0),
                 identity: Mutex::new(config_identity),
+                handed: HandedProgress::default(),
             }),
             rx,
         )
@@ -61,6 +65,40 @@ impl Shared {
     /// data behind, so a poisoned lock is still used.
     pub(crate) fn lock(&self) -> MutexGuard<'_, FetchState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The position of every assigned partition, including the messages
+    /// handed out of the chunk being drained, for a commit made by a task.
+    pub(crate) fn handed_positions(&self) -> Vec<CommitEntry> {
+        let mut state = self.lock();
+        self.handed.fold_into(&mut state);
+        state
+            .cursors
+            .iter()
+            .filter_map(|(tp, c)| {
+                Some(CommitEntry {
+                    tp: tp.clone(),
+                    offset: c.position?,
+                    leader_epoch: c.position_epoch,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes partitions from the assignment and returns their positions
+    /// (including messages handed out of the chunk being drained).
+    pub(crate) fn remove_partitions(&self, partitions: &[TopicPartition]) -> Vec<CommitEntry> {
+        let mut state = self.lock();
+        self.handed.fold_into(&mut state);
+        state
+            .remove(partitions)
+            .into_iter()
+            .map(|(tp, offset, leader_epoch)| CommitEntry {
+                tp,
+                offset,
+                leader_epoch,
+            })
+            .collect()
     }
 
     /// Wakes every task waiting for a change.

@@ -1,0 +1,375 @@
+//! Test support: Fetch and ListOffsets for the mock cluster, with a log per
+//! partition and Kafka's fetch sessions (KIP-227), modelled on the broker's
+//! rules:
+//!
+//! - epoch -1: sessionless full fetch (closing the session if an id is given);
+//! - epoch 0: full fetch creating a session (replacing the given one), or
+//!   session id 0 in the answer when sessions are switched off;
+//! - epoch n > 0: incremental; an unknown id is FETCH_SESSION_ID_NOT_FOUND,
+//!   a wrong epoch INVALID_FETCH_SESSION_EPOCH; otherwise the forgotten
+//!   partitions leave the session, the sent ones are added or updated, and
+//!   the answer holds only the session's partitions that have records, an
+//!   error, or watermarks that changed since they were last answered.
+//!
+//! Every request is recorded, so tests can assert what was sent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use klamm_protocol::compression::Compression;
+use klamm_protocol::generated::fetch::response::{FetchableTopicResponse, PartitionData};
+use klamm_protocol::generated::list_offsets::response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use klamm_protocol::generated::{
+    AnyRequest, AnyResponse, FetchRequest, FetchResponse, ListOffsetsResponse,
+};
+use klamm_protocol::records::RecordBatchBuilder;
+use klamm_protocol::{ApiKey, ErrorCode, StrBytes};
+
+use crate::mock::{MockCluster, MockContext};
+
+type Key = (String, i32);
+
+/// One partition as the session holds it.
+#[derive(Debug, Clone, Default)]
+struct Cached {
+    fetch_offset: i64,
+    leader_epoch: i32,
+    /// Watermarks as last answered (-2: never answered).
+    answered: (i64, i64),
+}
+
+#[derive(Debug)]
+struct Session {
+    broker: i32,
+    /// The epoch the next request must carry.
+    epoch: i32,
+    partitions: BTreeMap<Key, Cached>,
+}
+
+/// One Fetch as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SeenFetch {
+    pub(crate) broker: i32,
+    pub(crate) session_id: i32,
+    pub(crate) epoch: i32,
+    /// (topic, partition, fetch offset) in request order.
+    pub(crate) partitions: Vec<(String, i32, i64)>,
+    pub(crate) forgotten: Vec<(String, i32)>,
+    /// The top-level error answered.
+    pub(crate) error: ErrorCode,
+    /// The session id answered.
+    pub(crate) answered_session: i32,
+    /// Partitions in the answer.
+    pub(crate) answered: Vec<(String, i32)>,
+    /// Fetch `rack_id` (v11+).
+    pub(crate) rack_id: String,
+}
+
+impl SeenFetch {
+    /// Partition numbers sent in the request, sorted (the client rotates
+    /// their order).
+    pub(crate) fn sent(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self.partitions.iter().map(|p| p.1).collect();
+        v.sort_unstable();
+        v
+    }
+    /// Partition numbers forgotten, sorted.
+    pub(crate) fn forgot(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self.forgotten.iter().map(|p| p.1).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Batches per partition: (base offset, last offset, bytes).
+    logs: HashMap<Key, Vec<(i64, i64, Bytes)>>,
+    sessions: HashMap<i32, Session>,
+    next_session_id: i32,
+    no_sessions: bool,
+    seen: Vec<SeenFetch>,
+    /// Preferred read replica to answer per partition (KIP-392).
+    preferred: HashMap<Key, i32>,
+}
+
+/// Partition logs and fetch sessions served by the mock cluster.
+#[derive(Debug, Default)]
+pub(crate) struct MockFetch {
+    inner: Mutex<Inner>,
+}
+
+impl MockFetch {
+    /// Installs the Fetch and ListOffsets handlers on `cluster`.
+    pub(crate) fn install(cluster: &MockCluster) -> Arc<Self> {
+        let me = Arc::new(Self::default());
+        let m = me.clone();
+        cluster.handle(ApiKey::Fetch, move |ctx, req| match req {
+            AnyRequest::Fetch(r) => Some(AnyResponse::Fetch(Box::new(m.fetch(ctx, r)))),
+            _ => None,
+        });
+        let m = me.clone();
+        cluster.handle(ApiKey::ListOffsets, move |_ctx, req| {
+            let AnyRequest::ListOffsets(req) = req else {
+                return None;
+            };
+            let topics = req
+                .topics
+                .iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let end = m.end(t.name.as_str(), p.partition_index);
+                            let offset = if p.timestamp == -2 { 0 } else { end };
+                            ListOffsetsPartitionResponse::default()
+                                .with_partition_index(p.partition_index)
+                                .with_offset(offset)
+                                .with_timestamp(-1)
+                        })
+                        .collect();
+                    ListOffsetsTopicResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(parts)
+                })
+                .collect();
+            Some(AnyResponse::ListOffsets(Box::new(
+                ListOffsetsResponse::default().with_topics(topics),
+            )))
+        });
+        me
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one batch of `n` records (values `v<offset>`).
+    pub(crate) fn append(&self, topic: &str, partition: i32, n: i32) {
+        let mut inner = self.lock();
+        let log = inner.logs.entry((topic.to_owned(), partition)).or_default();
+        let base = log.last().map_or(0, |b| b.1 + 1);
+        let mut b = RecordBatchBuilder::new(Compression::None).base_offset(base);
+        for i in 0..n {
+            let v = format!("v{}", base + i64::from(i));
+            b.append(1, None, Some(v.as_bytes()), &[]).expect("append");
+        }
+        let bytes = b.build().expect("build").into_bytes();
+        log.push((base, base + i64::from(n) - 1, bytes));
+    }
+
+    /// The log end offset.
+    pub(crate) fn end(&self, topic: &str, partition: i32) -> i64 {
+        self.lock()
+            .logs
+            .get(&(topic.to_owned(), partition))
+            .and_then(|l| l.last())
+            .map_or(0, |b| b.1 + 1)
+    }
+
+    /// Answers session id 0 to every session-creating request.
+    pub(crate) fn disable_sessions(&self) {
+        self.lock().no_sessions = true;
+    }
+
+    /// Drops every session, as a restarted broker or cache eviction would:
+    /// the next incremental fetch gets FETCH_SESSION_ID_NOT_FOUND.
+    pub(crate) fn evict_sessions(&self) {
+        self.lock().sessions.clear();
+    }
+
+    /// Moves every session's expected epoch on, so the next incremental
+    /// fetch gets INVALID_FETCH_SESSION_EPOCH.
+    pub(crate) fn skew_epochs(&self) {
+        for s in self.lock().sessions.values_mut() {
+            s.epoch += 7;
+        }
+    }
+
+    /// Open sessions.
+    pub(crate) fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Every Fetch received so far.
+    pub(crate) fn seen(&self) -> Vec<SeenFetch> {
+        self.lock().seen.clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub(crate) fn clear_seen(&self) {
+        self.lock().seen.clear();
+    }
+
+    fn fetch(&self, ctx: &MockContext, req: &FetchRequest) -> FetchResponse {
+        let mut inner = self.lock();
+        let partitions: Vec<(String, i32, i64)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.topic.as_str().to_owned(), p.partition, p.fetch_offset))
+            })
+            .collect();
+        let forgotten: Vec<(String, i32)> = req
+            .forgotten_topics_data
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.topic.as_str().to_owned(), *p))
+            })
+            .collect();
+        let mut seen = SeenFetch {
+            broker: ctx.broker,
+            session_id: req.session_id,
+            epoch: req.session_epoch,
+            partitions: partitions.clone(),
+            forgotten: forgotten.clone(),
+            error: ErrorCode::None,
+            answered_session: 0,
+            answered: Vec::new(),
+            rack_id: req.rack_id.as_str().to_owned(),
+        };
+        let requested = || -> BTreeMap<Key, Cached> {
+            req.topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            (t.topic.as_str().to_owned(), p.partition),
+                            Cached {
+                                fetch_offset: p.fetch_offset,
+                                leader_epoch: p.current_leader_epoch,
+                                answered: (-2, -2),
+                            },
+                        )
+                    })
+                })
+                .collect()
+        };
+        // Which partitions to consider, and the session answered.
+        let (mut considered, session_id, incremental) = if req.session_epoch < 0 {
+            inner.sessions.remove(&req.session_id);
+            (requested(), 0, false)
+        } else if req.session_epoch == 0 {
+            inner.sessions.remove(&req.session_id);
+            if inner.no_sessions {
+                (requested(), 0, false)
+            } else {
+                inner.next_session_id += 1;
+                let id = inner.next_session_id;
+                (requested(), id, false)
+            }
+        } else {
+            let error = match inner.sessions.get(&req.session_id) {
+                Some(s) if s.broker == ctx.broker => {
+                    (s.epoch != req.session_epoch).then_some(ErrorCode::InvalidFetchSessionEpoch)
+                }
+                _ => Some(ErrorCode::FetchSessionIdNotFound),
+            };
+            if let Some(error) = error {
+                seen.error = error;
+                inner.seen.push(seen);
+                return FetchResponse::default().with_error_code(error.code());
+            }
+            let Some(session) = inner.sessions.remove(&req.session_id) else {
+                return FetchResponse::default();
+            };
+            let mut parts = session.partitions;
+            for key in &forgotten {
+                parts.remove(key);
+            }
+            for (key, c) in requested() {
+                let answered = parts.get(&key).map_or((-2, -2), |old| old.answered);
+                parts.insert(key, Cached { answered, ..c });
+            }
+            (parts, req.session_id, true)
+        };
+
+        let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        for (key, cached) in considered.iter_mut() {
+            let data = partition_data(&inner, ctx, key, cached);
+            let watermarks = (data.high_watermark, data.log_start_offset);
+            let has_records = data.records.as_ref().is_some_and(|r| !r.is_empty());
+            let include = !incremental
+                || has_records
+                || data.error_code != 0
+                || data.preferred_read_replica >= 0
+                || watermarks != cached.answered;
+            if !include {
+                continue;
+            }
+            cached.answered = watermarks;
+            seen.answered.push(key.clone());
+            match topics.last_mut() {
+                Some(t) if t.topic.as_str() == key.0 => t.partitions.push(data),
+                _ => topics.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(StrBytes::from(key.0.clone()))
+                        .with_partitions(vec![data]),
+                ),
+            }
+        }
+        if session_id != 0 {
+            inner.sessions.insert(
+                session_id,
+                Session {
+                    broker: ctx.broker,
+                    epoch: if incremental {
+                        req.session_epoch + 1
+                    } else {
+                        1
+                    },
+                    partitions: considered,
+                },
+            );
+        }
+        seen.answered_session = session_id;
+        inner.seen.push(seen);
+        FetchResponse::default()
+            .with_session_id(session_id)
+            .with_responses(topics)
+    }
+}
+
+/// Records from the fetch offset, or the partition's error.
+fn partition_data(inner: &Inner, ctx: &MockContext, key: &Key, cached: &Cached) -> PartitionData {
+    let batches = inner.logs.get(key).map(Vec::as_slice).unwrap_or(&[]);
+    let end = batches.last().map_or(0, |b| b.1 + 1);
+    let data = PartitionData::default()
+        .with_partition_index(key.1)
+        .with_high_watermark(end)
+        .with_last_stable_offset(end)
+        .with_log_start_offset(0)
+        .with_preferred_read_replica(-1);
+    let Some((leader, epoch)) = ctx.leader(&key.0, key.1) else {
+        return data.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+    };
+    let preferred = inner.preferred.get(key).copied().filter(|b| *b >= 0);
+    if ctx.broker != leader && preferred != Some(ctx.broker) {
+        return data.with_error_code(ErrorCode::NotLeaderOrFollower.code());
+    }
+    if cached.leader_epoch >= 0 && cached.leader_epoch < epoch {
+        return data.with_error_code(ErrorCode::FencedLeaderEpoch.code());
+    }
+    if cached.fetch_offset < 0 || cached.fetch_offset > end {
+        return data.with_error_code(ErrorCode::OffsetOutOfRange.code());
+    }
+    // The leader tells a fetcher from another rack where to read instead.
+    if let Some(p) = preferred.filter(|p| *p != ctx.broker) {
+        return data.with_preferred_read_replica(p);
+    }
+    let mut out = Vec::new();
+    for (_, last, bytes) in batches {
+        if *last >= cached.fetch_offset {
+            out.extend_from_slice(bytes);
+        }
+    }
+    data.with_records(Some(Bytes::from(out)))
+}
