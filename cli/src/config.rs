@@ -1,11 +1,12 @@
 //! The property bag every command starts from: --config file, then -X, then
-//! -b (or KLAMM_BOOTSTRAP when nothing else names the brokers).
+//! the flags (-b, or KLAMM_BOOTSTRAP when nothing else names the brokers;
+//! the TLS and SASL flags). Later layers win.
 
 use std::path::Path;
 
 use klamm::config::Properties;
 
-use crate::args::Global;
+use crate::args::{Global, Security};
 use crate::error::{CliError, CliResult, START_BROKER};
 
 /// Builds the properties from the global options and the environment.
@@ -31,11 +32,71 @@ pub(crate) fn properties(global: &Global, env_bootstrap: Option<String>) -> CliR
             .hint(START_BROKER));
         }
     }
+    apply_security(&mut pairs, &global.security);
     // The tool's own default, unless the user chose one.
     if !pairs.iter().any(|(k, _)| k == "client.id") {
         pairs.push(("client.id".into(), "klamm-cli".into()));
     }
     Ok(pairs.into_iter().collect())
+}
+
+/// Adds the TLS and SASL flags as Kafka properties, over what --config and
+/// -X said. The flags only ever add to `security.protocol`: `--tls` on a
+/// SASL_PLAINTEXT configuration makes it SASL_SSL, a SASL flag on an SSL one
+/// makes it SASL_SSL. The password (flag or KLAMM_SASL_PASSWORD) is used
+/// only when SASL is on, so a variable left in the environment never breaks
+/// a plaintext connection.
+pub(crate) fn apply_security(pairs: &mut Vec<(String, String)>, s: &Security) {
+    let tls_flag = s.tls
+        || s.ca_file.is_some()
+        || s.cert_file.is_some()
+        || s.key_file.is_some()
+        || s.no_verify_hostname;
+    let sasl_flag = s.sasl_mechanism.is_some() || s.sasl_username.is_some();
+    let existing = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "security.protocol")
+        .map(|(_, v)| v.trim().to_ascii_uppercase());
+    let (had_tls, had_sasl) = match existing.as_deref() {
+        Some("SSL") => (true, false),
+        Some("SASL_PLAINTEXT") => (false, true),
+        Some("SASL_SSL") => (true, true),
+        // PLAINTEXT, nothing, or a bad value the client will name.
+        _ => (false, false),
+    };
+    let (tls, sasl) = (had_tls || tls_flag, had_sasl || sasl_flag);
+    if tls_flag || sasl_flag {
+        let protocol = match (tls, sasl) {
+            (true, true) => "SASL_SSL",
+            (true, false) => "SSL",
+            (false, true) => "SASL_PLAINTEXT",
+            (false, false) => "PLAINTEXT",
+        };
+        pairs.push(("security.protocol".into(), protocol.into()));
+    }
+    let mut set = |k: &str, v: String| pairs.push((k.into(), v));
+    if let Some(p) = &s.ca_file {
+        set("ssl.ca.location", p.display().to_string());
+    }
+    if let Some(p) = &s.cert_file {
+        set("ssl.certificate.location", p.display().to_string());
+    }
+    if let Some(p) = &s.key_file {
+        set("ssl.key.location", p.display().to_string());
+    }
+    if s.no_verify_hostname {
+        set("ssl.endpoint.identification.algorithm", String::new());
+    }
+    if let Some(m) = s.sasl_mechanism {
+        set("sasl.mechanism", m.property().into());
+    }
+    if let Some(u) = &s.sasl_username {
+        set("sasl.username", u.clone());
+    }
+    if let (true, Some(p)) = (sasl, &s.sasl_password) {
+        set("sasl.password", p.clone());
+    }
 }
 
 /// Reads a Java `.properties` file.
@@ -126,7 +187,80 @@ mod tests {
             config: None,
             json: false,
             verbose: 0,
+            security: Security::default(),
         }
+    }
+
+    fn secured(x: &[(&str, &str)], security: Security) -> Properties {
+        let mut g = global(Some("a:1"), x);
+        g.security = security;
+        properties(&g, None).unwrap()
+    }
+
+    #[test]
+    fn tls_and_sasl_flags_become_kafka_properties() {
+        use crate::args::SaslMechanismArg;
+        let mut p = secured(
+            &[],
+            Security {
+                ca_file: Some("/ca.pem".into()),
+                ..Security::default()
+            },
+        );
+        assert_eq!(p.take("security.protocol").as_deref(), Some("SSL"));
+        assert_eq!(p.take("ssl.ca.location").as_deref(), Some("/ca.pem"));
+
+        let mut p = secured(
+            &[],
+            Security {
+                sasl_mechanism: Some(SaslMechanismArg::ScramSha512),
+                sasl_username: Some("alice".into()),
+                sasl_password: Some("pw".into()),
+                ..Security::default()
+            },
+        );
+        assert_eq!(
+            p.take("security.protocol").as_deref(),
+            Some("SASL_PLAINTEXT")
+        );
+        assert_eq!(p.take("sasl.mechanism").as_deref(), Some("SCRAM-SHA-512"));
+        assert_eq!(p.take("sasl.username").as_deref(), Some("alice"));
+        assert_eq!(p.take("sasl.password").as_deref(), Some("pw"));
+
+        // The flags add to what -X says, and override its values.
+        let mut p = secured(
+            &[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.username", "bob"),
+                ("ssl.ca.location", "/old.pem"),
+            ],
+            Security {
+                tls: true,
+                ca_file: Some("/new.pem".into()),
+                sasl_password: Some("pw".into()),
+                ..Security::default()
+            },
+        );
+        assert_eq!(p.take("security.protocol").as_deref(), Some("SASL_SSL"));
+        assert_eq!(p.take("ssl.ca.location").as_deref(), Some("/new.pem"));
+        assert_eq!(p.take("sasl.username").as_deref(), Some("bob"));
+        assert_eq!(p.take("sasl.password").as_deref(), Some("pw"));
+    }
+
+    #[test]
+    fn a_password_alone_does_not_turn_sasl_on() {
+        let mut p = secured(
+            &[],
+            Security {
+                sasl_password: Some("from-the-environment".into()),
+                ..Security::default()
+            },
+        );
+        assert_eq!(p.take("security.protocol"), None);
+        assert_eq!(p.take("sasl.password"), None);
+        // No flags: -X's protocol stays as it was.
+        let mut p = secured(&[("security.protocol", "SSL")], Security::default());
+        assert_eq!(p.take("security.protocol").as_deref(), Some("SSL"));
     }
 
     #[test]

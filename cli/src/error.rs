@@ -64,6 +64,12 @@ impl CliError {
                 code: UNREACHABLE,
                 ..Self::failed(what, &err).hint(START_BROKER)
             },
+            klamm::Error::Authentication { .. } => Self::failed(what, &err).hint(
+                "check --sasl-mechanism, --sasl-username and --sasl-password (or KLAMM_SASL_PASSWORD)",
+            ),
+            klamm::Error::Tls { .. } => Self::failed(what, &err).hint(
+                "--ca-file with the CA that signed the broker's certificate; is the listener TLS?",
+            ),
             _ => Self::failed(what, &err),
         }
     }

@@ -4,9 +4,12 @@
 mod args;
 mod cmd;
 mod config;
+mod cpu;
 mod error;
 mod format;
+mod latency;
 mod output;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;

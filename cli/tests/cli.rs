@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use klamm_tests::{broker, unique_topic};
+use klamm_tests::{broker, broker_sasl, broker_tls, unique_topic};
 
 /// Runs `klamm ARGS` against the broker, with `stdin` piped in.
 fn klamm(args: &[&str], stdin: &[u8]) -> Output {
@@ -15,6 +15,23 @@ fn klamm(args: &[&str], stdin: &[u8]) -> Output {
             .args(args),
         stdin,
     )
+}
+
+/// Runs `klamm -b BOOTSTRAP ARGS` with extra environment variables.
+fn klamm_at(bootstrap: &str, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_klamm"));
+    cmd.env_remove("KLAMM_SASL_PASSWORD")
+        .args(["-b", bootstrap])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    klamm_with(&mut cmd, stdin)
+}
+
+/// Parses stdout as one JSON value.
+fn json_out(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
 fn klamm_with(cmd: &mut Command, stdin: &[u8]) -> Output {
@@ -210,16 +227,71 @@ fn cluster_shows_brokers_and_negotiated_versions() {
 }
 
 #[test]
-fn demo_verifies_a_small_count() {
+fn demo_verifies_a_small_count_through_a_consumer_group() {
+    let group = unique_topic("cli-demo-g");
+    let topic = unique_topic("cli-demo");
     let out = ok(klamm(
-        &["demo", "--count", "2000", "--partitions", "2"],
+        &[
+            "demo",
+            "--count",
+            "2000",
+            "--partitions",
+            "2",
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--keep",
+        ],
         b"",
     ));
     let text = stdout(&out);
     assert!(text.contains("produced 2000 records"), "{text}");
     assert!(
+        text.contains(&format!("consumed 2000 records in group {group}")),
+        "{text}"
+    );
+    assert!(
         text.contains("verified: every record arrived exactly once"),
         "{text}"
+    );
+    // No progress bar when stderr is not a terminal.
+    assert!(!stderr(&out).contains('\r'), "{}", stderr(&out));
+    // The group read (and committed) every record: the offsets add up.
+    let described = json_out(&ok(klamm(&["--json", "groups", "describe", &group], b"")));
+    let committed: i64 = described[0]["offsets"]
+        .as_array()
+        .expect("offsets")
+        .iter()
+        .map(|o| o["offset"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(committed, 2000, "{described}");
+    ok(klamm(&["groups", "delete", &group], b""));
+    ok(klamm(&["topics", "delete", &topic], b""));
+
+    // JSON summary; the default group and topic are deleted afterwards.
+    let out = ok(klamm(&["--json", "demo", "--count", "300"], b""));
+    let json = json_out(&out);
+    assert_eq!(json["verified"], true, "{json}");
+    assert_eq!(json["records"], 300);
+    let group = json["group"].as_str().expect("group").to_owned();
+    assert!(group.starts_with("klamm-demo-"), "{json}");
+    let listed = ok(klamm(&["groups", "list"], b""));
+    assert!(
+        !stdout(&listed).lines().any(|l| l.starts_with(&group)),
+        "{}",
+        stdout(&listed)
+    );
+}
+
+#[test]
+fn demo_with_a_zero_count_is_a_usage_error() {
+    let out = klamm(&["demo", "--count", "0"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("klamm: bad --count"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -407,18 +479,280 @@ fn perf_produce_then_consume() {
     create(&topic, "2");
     let produced = ok(klamm(
         &[
-            "--json", "perf", "produce", &topic, "--count", "3000", "--size", "10",
+            "--json",
+            "perf",
+            "produce",
+            &topic,
+            "--count",
+            "3000",
+            "--size",
+            "10",
+            "--acks",
+            "1",
+            "-z",
+            "lz4",
+            "--linger-ms",
+            "7",
+            "--batch-size",
+            "32768",
         ],
         b"",
     ));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&produced)).expect("JSON");
+    let json = json_out(&produced);
+    assert_eq!(json["op"], "produce");
     assert_eq!(json["records"], 3000);
     assert_eq!(json["bytes"], 30000);
+    assert_eq!(json["failed"], 0);
+    let lat = &json["latency_ms"];
+    let (p50, p95, p99, max) = (
+        lat["p50"].as_f64().expect("p50"),
+        lat["p95"].as_f64().expect("p95"),
+        lat["p99"].as_f64().expect("p99"),
+        lat["max"].as_f64().expect("max"),
+    );
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{lat}");
+    // The kernel splits precise CPU time into user and system by sampled
+    // ticks, so on a short run either part may be zero; the sum is not.
+    let cpu = json["cpu_user_seconds"].as_f64().expect("user CPU")
+        + json["cpu_system_seconds"].as_f64().expect("system CPU");
+    assert!(cpu > 0.0, "{json}");
+    // The flags reached the producer.
+    let config = &json["config"];
+    assert_eq!(config["acks"], "1", "{config}");
+    assert_eq!(config["compression"], "lz4", "{config}");
+    assert_eq!(config["linger_ms"], 7, "{config}");
+    assert_eq!(config["batch_size"], 32768, "{config}");
+    assert_eq!(config["idempotence"], false, "{config}");
+
     let consumed = ok(klamm(
         &["--json", "perf", "consume", &topic, "--count", "3000"],
         b"",
     ));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&consumed)).expect("JSON");
+    let json = json_out(&consumed);
+    assert_eq!(json["op"], "consume");
     assert_eq!(json["records"], 3000);
     assert_eq!(json["bytes"], 30000);
+    assert!(json["latency_ms"].is_null());
+    assert!(json["cpu_user_seconds"].as_f64().is_some(), "{json}");
+
+    // Text output names the same figures.
+    let text = stdout(&ok(klamm(
+        &["perf", "produce", &topic, "--count", "500"],
+        b"",
+    )));
+    assert!(
+        text.starts_with("produce: 500 records, 50000 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("latency send to ack (ms): p50 "), "{text}");
+    assert!(text.contains("client CPU: "), "{text}");
+}
+
+#[test]
+fn perf_throughput_cap_and_duration() {
+    let topic = unique_topic("cli-perf-cap");
+    create(&topic, "1");
+    // 100 records at 200/s cannot take less than (100 - 1) / 200 s.
+    let capped = json_out(&ok(klamm(
+        &[
+            "--json",
+            "perf",
+            "produce",
+            &topic,
+            "--count",
+            "100",
+            "--throughput",
+            "200",
+        ],
+        b"",
+    )));
+    assert_eq!(capped["records"], 100);
+    assert!(
+        capped["seconds"].as_f64().expect("seconds") >= 0.49 - 0.002,
+        "{capped}"
+    );
+    // --duration without --count: runs about that long, then stops.
+    let timed = json_out(&ok(klamm(
+        &[
+            "--json",
+            "perf",
+            "produce",
+            &topic,
+            "--duration",
+            "1s",
+            "--throughput",
+            "500",
+        ],
+        b"",
+    )));
+    let records = timed["records"].as_u64().expect("records");
+    // Records are due every 2 ms; none is sent that is due after 1 s.
+    assert!(records > 0 && records <= 500, "{timed}");
+    // ... and the pace held: the last one went out no more than the
+    // pacer's 1 ms tolerance before it was due.
+    let seconds = timed["seconds"].as_f64().expect("seconds");
+    assert!(seconds >= (records - 1) as f64 / 500.0 - 0.002, "{timed}");
+    let read = json_out(&ok(klamm(
+        &["--json", "perf", "consume", &topic, "--duration", "2s"],
+        b"",
+    )));
+    assert_eq!(read["records"].as_u64(), Some(100 + records), "{read}");
+    // Bad values are usage errors.
+    let out = klamm(&["perf", "produce", &topic, "--throughput", "0"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = klamm(&["perf", "produce", &topic, "--duration", "soon"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn tls_flags_reach_the_tls_listener() {
+    let tls = broker_tls();
+    let ca = tls.ca_pem.to_str().expect("UTF-8 path");
+    let topic = unique_topic("cli-tls");
+    let secure = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["--tls", "--ca-file", ca];
+        all.extend_from_slice(args);
+        klamm_at(&tls.bootstrap, &all, &[], stdin)
+    };
+    ok(secure(&["topics", "create", &topic], b""));
+    ok(secure(&["produce", &topic], b"over tls\n"));
+    let consumed = ok(secure(&["consume", &topic, "-o", "beginning", "-e"], b""));
+    assert_eq!(stdout(&consumed), "over tls\n");
+    // --ca-file alone implies --tls.
+    let listed = ok(klamm_at(
+        &tls.bootstrap,
+        &["--ca-file", ca, "topics", "list"],
+        &[],
+        b"",
+    ));
+    assert!(
+        stdout(&listed).lines().any(|l| l == topic),
+        "{}",
+        stdout(&listed)
+    );
+    // Without the CA the system roots do not trust the broker: one line, a hint.
+    let out = klamm_at(&tls.bootstrap, &["--tls", "topics", "list"], &[], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("TLS") && err.contains("--ca-file"), "{err}");
+    // -X says the same as the flags.
+    let x_ca = format!("ssl.ca.location={ca}");
+    ok(klamm_at(
+        &tls.bootstrap,
+        &["-X", "security.protocol=SSL", "-X", &x_ca, "topics", "list"],
+        &[],
+        b"",
+    ));
+}
+
+#[test]
+fn sasl_flags_authenticate_with_each_mechanism() {
+    let sasl = broker_sasl();
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "scram-sha-512"] {
+        let topic = unique_topic("cli-sasl");
+        let env = [("KLAMM_SASL_PASSWORD", sasl.password.as_str())];
+        let authed = |args: &[&str], stdin: &[u8]| {
+            let mut all = vec![
+                "--sasl-mechanism",
+                mechanism,
+                "--sasl-username",
+                sasl.username.as_str(),
+            ];
+            all.extend_from_slice(args);
+            klamm_at(&sasl.bootstrap, &all, &env, stdin)
+        };
+        ok(authed(&["topics", "create", &topic], b""));
+        ok(authed(&["produce", &topic, "-K", ":"], b"k:v\n"));
+        let consumed = ok(authed(
+            &["consume", &topic, "-o", "beginning", "-e", "-f", "%k=%s\\n"],
+            b"",
+        ));
+        assert_eq!(stdout(&consumed), "k=v\n", "{mechanism}");
+        // A wrong password, from the flag this time: exit 1, one line, a hint.
+        let out = klamm_at(
+            &sasl.bootstrap,
+            &[
+                "--sasl-mechanism",
+                mechanism,
+                "--sasl-username",
+                sasl.username.as_str(),
+                "--sasl-password",
+                "not-the-password",
+                "topics",
+                "list",
+            ],
+            &env,
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(1), "{mechanism}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("authentication") && err.contains("--sasl-password"),
+            "{mechanism}: {err}"
+        );
+    }
+    // The password variable alone does not turn SASL on: a plaintext broker
+    // still works with it set.
+    ok(klamm_at(
+        broker(),
+        &["topics", "list"],
+        &[("KLAMM_SASL_PASSWORD", "unused")],
+        b"",
+    ));
+}
+
+#[test]
+fn group_member_with_e_stops_at_the_end_of_its_own_partitions() {
+    let topic = unique_topic("cli-group-e");
+    let group = unique_topic("cli-group-e-g");
+    create(&topic, "2");
+    ok(klamm(&["produce", &topic, "-p", "0"], b"a0\na1\n"));
+    ok(klamm(&["produce", &topic, "-p", "1"], b"b0\nb1\n"));
+    // A member that never exits holds the group first.
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_klamm"))
+        .args([
+            "-b",
+            broker(),
+            "consume",
+            &topic,
+            "-g",
+            &group,
+            "-o",
+            "beginning",
+        ])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the klamm binary runs");
+    // Wait until it is the group's one member, holding both partitions.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = json_out(&ok(klamm(&["--json", "groups", "describe", &group], b"")));
+        // (tansu's DescribeGroups leaves assignments empty: the state says it.)
+        if d[0]["members"].as_array().map(Vec::len) == Some(1) && d[0]["state"] == "Stable" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the holder never joined: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A second member gets one partition: with -e it must exit once that
+    // one is read to its end, though it never holds every partition.
+    let member = ok(klamm(
+        &["consume", &topic, "-g", &group, "-o", "beginning", "-e"],
+        b"",
+    ));
+    let still_running = holder.try_wait().expect("waiting for the holder").is_none();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        still_running,
+        "the holder left early, so the member held everything"
+    );
+    for line in stdout(&member).lines() {
+        assert!(["a0", "a1", "b0", "b1"].contains(&line), "{line}");
+    }
 }

@@ -196,17 +196,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown style {other}").into()),
     };
     let elapsed = start.elapsed();
+    let m = p.metrics();
     p.close(Duration::from_secs(30)).await;
     let (cpu, rss) = process_usage();
     lat.sort_unstable();
     println!(
         "RESULT client=klamm style={style} codec={codec} rate={rate} records={n} \
-         records_per_s={:.0} cpu_s_per_m={:.2} peak_rss_mib={:.0} p50_ms={:.2} p99_ms={:.2}",
+         records_per_s={:.0} cpu_s_per_m={:.2} peak_rss_mib={:.0} p50_ms={:.2} p99_ms={:.2} \
+         records_per_request={:.0} records_per_batch={:.0}",
         n as f64 / elapsed.as_secs_f64(),
         cpu.as_secs_f64() * 1e6 / n as f64,
         rss,
         percentile_ms(&lat, 0.50),
         percentile_ms(&lat, 0.99),
+        m.records_sent as f64 / m.requests.max(1) as f64,
+        m.records_sent as f64 / m.batches_sent.max(1) as f64,
     );
     Ok(())
 }

@@ -5,9 +5,11 @@
 //! `cargo bench -p klamm-tests --bench producer` runs criterion groups
 //! (records/s) and then, once per setting, a 1,000,000-record run that
 //! prints records/s, CPU seconds per million records, peak RSS and p50/p99
-//! send-to-acknowledgement latency. `tests/peer/bench_produce.py` measures
-//! librdkafka (through confluent-kafka) with the same settings for
-//! comparison.
+//! send-to-acknowledgement latency (CPU and RSS of this whole bench
+//! process, criterion included). The comparison with librdkafka, each
+//! variant in its own process, is `scripts/bench-producer.sh` (Klamm's
+//! `client/examples/produce_bench.rs` against the `rdkafka` crate in
+//! `peers/rdkafka-bench`); see the producer section of client/README.md.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

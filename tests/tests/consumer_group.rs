@@ -145,3 +145,44 @@ async fn a_pattern_subscription_consumes_a_topic_created_after_subscribing() {
 fn regex_escape(s: &str) -> String {
     s.replace('.', "\\.")
 }
+
+#[tokio::test]
+async fn auto_commit_commits_on_its_timer_while_the_application_is_busy() {
+    let topic = unique_topic("auto-commit-timer");
+    create_topic(&topic, 1).await;
+    let values: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+    produce(&topic, &values).await;
+    let group = unique_topic("g-auto-commit");
+    let mut c = group_consumer(
+        &group,
+        &[
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "200"),
+        ],
+    )
+    .await;
+    c.subscribe([topic.as_str()]).await.expect("subscribe");
+    let got = recv_of(&mut c, &topic, 3).await;
+    assert_eq!(got.last().map(Message::offset), Some(2));
+
+    // The application now "processes" without calling recv: the timer
+    // commits what it was handed (3 messages), no more.
+    let checker = group_consumer(&group, &[("enable.auto.commit", "false")]).await;
+    let tp = klamm::group::TopicPartition::new(topic.as_str(), 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let committed = checker.committed(std::slice::from_ref(&tp)).await.unwrap();
+        match committed[&tp].map(|c| c.offset) {
+            Some(3) => break,
+            other => {
+                assert!(other.is_none_or(|o| o < 3), "committed {other:?}");
+                assert!(tokio::time::Instant::now() < deadline, "no commit");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let committed = checker.committed(std::slice::from_ref(&tp)).await.unwrap();
+    assert_eq!(committed[&tp].map(|c| c.offset), Some(3));
+    drop(c);
+}

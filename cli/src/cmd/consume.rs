@@ -1,11 +1,13 @@
-//! `klamm consume TOPIC...`: assignment mode, raw / JSON / format output.
+//! `klamm consume TOPIC...`: assignment or group mode, raw / JSON / format
+//! output, `-e` to stop at the end.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
 use klamm::admin::Admin;
 use klamm::consumer::{Consumer, ConsumerConfig, Message, StartOffset};
-use klamm::group::TopicPartition;
+use klamm::group::{GroupEvent, RevokeReason, TopicPartition};
 
 use super::{Ctx, connect};
 use crate::args::{ConsumeArgs, OutputFormat, Start};
@@ -152,6 +154,7 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut seen = 0u64;
+    let mut ends = GroupEnds::default();
     let limit = args.count.unwrap_or(u64::MAX);
     while seen < limit {
         let batch = consumer
@@ -170,8 +173,15 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
         if let Err(e) = out.flush() {
             return quiet_on_broken_pipe(e);
         }
-        if args.exit_at_end && at_end(&mut consumer, &partitions, args.group.is_some()) {
-            break;
+        if args.exit_at_end {
+            let done = if args.group.is_some() {
+                ends.reached(&mut consumer)
+            } else {
+                partitions.iter().all(|tp| consumer.lag(tp) == Some(0))
+            };
+            if done {
+                break;
+            }
         }
     }
     drop(out);
@@ -182,16 +192,72 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ConsumeArgs) -> CliResult {
         .map_err(|e| CliError::client("closing the consumer", e))
 }
 
-/// Whether every partition is read to its high watermark: all of the
-/// topics' partitions in assignment mode; in group mode the group's
-/// assignment, once it covers every partition (this member is alone).
-fn at_end(consumer: &mut Consumer, partitions: &[TopicPartition], group: bool) -> bool {
-    let assigned = consumer.assignment();
-    if group && assigned.len() < partitions.len() {
-        return false;
+/// `-g -e`: whether this member has read every partition it holds to the
+/// end that partition had when it was assigned.
+///
+/// "The end when assigned" is the high watermark of the first fetch
+/// response after the assignment; a partition is done once the position
+/// (the next offset to hand out) reaches it. Records produced later may be
+/// printed along the way but are not waited for. The member must have
+/// joined: nothing counts between a rebalance's revocation and the next
+/// assignment. A member assigned nothing (more members than partitions)
+/// is done as soon as it joins.
+#[derive(Debug, Default)]
+struct GroupEnds {
+    /// Whether the member holds a settled assignment.
+    settled: bool,
+    /// Each held partition's end when assigned (`None`: no fetch yet).
+    targets: BTreeMap<TopicPartition, Option<i64>>,
+}
+
+impl GroupEnds {
+    fn reached(&mut self, consumer: &mut klamm::consumer::Consumer) -> bool {
+        while let Some(event) = consumer.poll_rebalance_event() {
+            self.apply(event);
+        }
+        if !self.settled {
+            return false;
+        }
+        self.targets.iter_mut().all(|(tp, target)| {
+            if target.is_none() {
+                *target = consumer.high_watermark(tp).filter(|hw| *hw >= 0);
+            }
+            match (*target, consumer.high_watermark(tp), consumer.lag(tp)) {
+                (Some(target), Some(hw), Some(lag)) => hw - lag >= target,
+                _ => false,
+            }
+        })
     }
-    let watched = if group { &assigned[..] } else { partitions };
-    watched.iter().all(|tp| consumer.lag(tp) == Some(0))
+
+    fn apply(&mut self, event: GroupEvent) {
+        match event {
+            GroupEvent::Assigned { partitions, .. } => {
+                self.settled = true;
+                for tp in partitions {
+                    self.targets.insert(tp, None);
+                }
+            }
+            GroupEvent::Revoked { partitions, reason } => {
+                for tp in &partitions {
+                    self.targets.remove(tp);
+                }
+                // Eager rebalance or leaving: the next assignment decides.
+                if !matches!(
+                    reason,
+                    RevokeReason::Reassigned | RevokeReason::Unsubscribed
+                ) {
+                    self.settled = false;
+                }
+            }
+            GroupEvent::Lost { partitions, .. } => {
+                for tp in &partitions {
+                    self.targets.remove(tp);
+                }
+                self.settled = false;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A reader that went away (`| head`) ends the command quietly.
@@ -200,5 +266,63 @@ fn quiet_on_broken_pipe(e: std::io::Error) -> CliResult {
         Ok(())
     } else {
         Err(CliError::failed("writing to stdout", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klamm::group::LostReason;
+
+    fn tps(ps: &[i32]) -> Vec<TopicPartition> {
+        ps.iter().map(|p| TopicPartition::new("t", *p)).collect()
+    }
+
+    #[test]
+    fn group_ends_follow_the_assignment() {
+        let mut ends = GroupEnds::default();
+        assert!(!ends.settled, "not joined yet");
+        ends.apply(GroupEvent::Assigned {
+            partitions: tps(&[0, 1]),
+            generation_id: 1,
+        });
+        assert!(ends.settled);
+        assert_eq!(
+            ends.targets.keys().cloned().collect::<Vec<_>>(),
+            tps(&[0, 1])
+        );
+        // An eager rebalance: nothing counts until the next assignment.
+        ends.apply(GroupEvent::Revoked {
+            partitions: tps(&[0, 1]),
+            reason: RevokeReason::Rebalance,
+        });
+        assert!(!ends.settled && ends.targets.is_empty());
+        ends.apply(GroupEvent::Assigned {
+            partitions: tps(&[1]),
+            generation_id: 2,
+        });
+        assert!(ends.settled);
+        assert_eq!(ends.targets.keys().cloned().collect::<Vec<_>>(), tps(&[1]));
+        // A cooperative hand-over keeps the rest settled.
+        ends.apply(GroupEvent::Revoked {
+            partitions: tps(&[1]),
+            reason: RevokeReason::Reassigned,
+        });
+        assert!(ends.settled && ends.targets.is_empty());
+        ends.apply(GroupEvent::Assigned {
+            partitions: tps(&[2]),
+            generation_id: 3,
+        });
+        ends.apply(GroupEvent::Lost {
+            partitions: tps(&[2]),
+            reason: LostReason::SessionTimeout,
+        });
+        assert!(!ends.settled && ends.targets.is_empty());
+        // An empty assignment is settled with nothing to read.
+        ends.apply(GroupEvent::Assigned {
+            partitions: Vec::new(),
+            generation_id: 4,
+        });
+        assert!(ends.settled && ends.targets.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! `klamm demo`: create a topic, produce records with awaited delivery
-//! reports, consume them back, and verify each arrived once, intact.
+//! reports, consume them back in a new consumer group, and verify each
+//! arrived once, intact.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -8,13 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use klamm::admin::{Admin, NewTopic, TopicRef};
-use klamm::consumer::{Consumer, ConsumerConfig, Message, StartOffset};
+use klamm::consumer::{Consumer, ConsumerConfig, Message};
 use klamm::producer::{ProduceError, Producer, ProducerConfig, ProducerRecord};
 use klamm::protocol::records::Header;
 use serde_json::json;
 use std::sync::Mutex;
 
-use super::consume::{consumer_defaults, partitions_of};
+use super::consume::consumer_defaults;
 use super::{Ctx, connect, print_json};
 use crate::args::DemoArgs;
 use crate::error::{CliError, CliResult};
@@ -73,6 +74,49 @@ impl Expected {
     }
 }
 
+/// How long the demo reads on after the last expected record, to reach the
+/// end of every partition.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Which records came back, and how many came back again.
+struct Tally {
+    seen: Vec<bool>,
+    received: u64,
+    duplicates: u64,
+}
+
+impl Tally {
+    /// Checks one consumed record against what was produced and counts it.
+    fn take(
+        &mut self,
+        m: &Message,
+        expected: &Expected,
+        buf: &mut Vec<u8>,
+        topic: &str,
+    ) -> CliResult {
+        let i = expected.check(m, buf).map_err(|why| {
+            CliError::failed(
+                format!("verifying {topic}/{} offset {}", m.partition(), m.offset()),
+                why,
+            )
+        })?;
+        match self.seen.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
+            Some(slot) if !*slot => {
+                *slot = true;
+                self.received += 1;
+            }
+            Some(_) => self.duplicates += 1,
+            None => {
+                return Err(CliError::failed(
+                    format!("verifying {topic}"),
+                    format!("record {i} was never produced"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Progress on stderr, only when it is a terminal.
 struct Progress {
     on: bool,
@@ -117,6 +161,18 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
         }
     }
     consumer_defaults(ctx);
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("klamm-demo-{stamp}"));
+    // A new group has no committed offsets: it starts at the beginning, and
+    // commits what it read when it leaves (kept with --keep).
+    ctx.props.set("group.id", group.as_str());
+    ctx.props.set("auto.offset.reset", "earliest");
+    ctx.props.set("enable.auto.commit", "true");
     let client_config = ctx.client_config()?;
     let producer_config = ProducerConfig::from_properties(&mut ctx.props)
         .map_err(|e| CliError::client("bad producer configuration", e))?;
@@ -126,12 +182,10 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
 
     let client = connect(client_config).await?;
     let admin = Admin::new(client.clone()).with_timeout(Duration::from_secs(30));
-    let topic = args.topic.clone().unwrap_or_else(|| {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        format!("klamm-demo-{ms}")
-    });
+    let topic = args
+        .topic
+        .clone()
+        .unwrap_or_else(|| format!("klamm-demo-{stamp}"));
     let created = admin
         .create_topics(&[NewTopic::new(topic.as_str(), args.partitions, 1)], false)
         .await;
@@ -160,15 +214,17 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
     let outcome = produce_and_verify(
         &client,
         &topic,
+        &group,
         &args,
         &expected,
         producer_config,
         consumer_config,
-        &admin,
         ctx.json,
     )
     .await;
     if !args.keep {
+        // Best effort: the verdict is already made.
+        let _ = admin.delete_groups(&[group.as_str()]).await;
         let _ = admin.delete_topics(&[TopicRef::from(topic.as_str())]).await;
     }
     outcome.map(|()| ExitCode::SUCCESS)
@@ -178,11 +234,11 @@ pub(crate) async fn run(ctx: &mut Ctx, args: DemoArgs) -> CliResult<ExitCode> {
 async fn produce_and_verify(
     client: &klamm::Client,
     topic: &str,
+    group: &str,
     args: &DemoArgs,
     expected: &Expected,
     producer_config: ProducerConfig,
     consumer_config: ConsumerConfig,
-    admin: &Admin,
     json: bool,
 ) -> CliResult {
     let count = args.count;
@@ -238,23 +294,22 @@ async fn produce_and_verify(
         ));
     }
 
-    // Consume everything back from the beginning (assignment mode).
-    let partitions = partitions_of(admin, &[topic.to_owned()], &[]).await?;
+    // Consume everything back as the only member of a new group.
+    let started = Instant::now();
     let mut consumer = Consumer::with_client(client.clone(), consumer_config);
     consumer
-        .assign(
-            partitions
-                .iter()
-                .map(|tp| (tp.clone(), StartOffset::Beginning)),
-        )
+        .subscribe([topic.to_owned()])
         .await
-        .map_err(|e| CliError::client("assigning partitions", e))?;
-    let mut seen = vec![false; usize::try_from(count).unwrap_or(usize::MAX)];
-    let (mut received, mut duplicates) = (0u64, 0u64);
+        .map_err(|e| CliError::client(format!("joining group {group}"), e))?;
+    let mut tally = Tally {
+        seen: vec![false; usize::try_from(count).unwrap_or(usize::MAX)],
+        received: 0,
+        duplicates: 0,
+    };
     let mut buf = Vec::new();
-    let started = Instant::now();
+    let mut first_record: Option<Duration> = None;
     let mut last_progress = Instant::now();
-    while received < count {
+    while tally.received < count {
         let batch = consumer
             .recv_batch(10_000, Duration::from_millis(200))
             .await
@@ -262,37 +317,55 @@ async fn produce_and_verify(
         if batch.is_empty() && last_progress.elapsed() > STALL {
             return Err(CliError::failed(
                 format!("verifying {topic}"),
-                format!("only {received} of {count} records came back; nothing new for {STALL:?}"),
+                format!(
+                    "only {} of {count} records came back to group {group}; nothing new for {STALL:?}",
+                    tally.received
+                ),
             ));
         }
+        if !batch.is_empty() && first_record.is_none() {
+            first_record = Some(started.elapsed());
+        }
         for m in &batch {
-            let i = expected.check(m, &mut buf).map_err(|why| {
-                CliError::failed(
-                    format!("verifying {topic}/{} offset {}", m.partition(), m.offset()),
-                    why,
-                )
-            })?;
-            match seen.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
-                Some(slot) if !*slot => {
-                    *slot = true;
-                    received += 1;
-                }
-                Some(_) => duplicates += 1,
-                None => {
-                    return Err(CliError::failed(
-                        format!("verifying {topic}"),
-                        format!("record {i} was never produced"),
-                    ));
-                }
-            }
+            tally.take(m, expected, &mut buf, topic)?;
         }
         if !batch.is_empty() {
             last_progress = Instant::now();
         }
-        progress.show("consumed", received, count);
+        progress.show("consumed", tally.received, count);
     }
     let consume_time = started.elapsed();
-    let _ = consumer.close().await;
+    // Every record arrived; read on to the end of each partition so that a
+    // copy written after them (a duplicate in the log) is counted too.
+    let drain_until = Instant::now() + DRAIN;
+    loop {
+        let assigned = consumer.assignment();
+        if !assigned.is_empty() && assigned.iter().all(|tp| consumer.lag(tp) == Some(0)) {
+            break;
+        }
+        if Instant::now() >= drain_until {
+            return Err(CliError::failed(
+                format!("verifying {topic}"),
+                format!(
+                    "could not read to the end of every partition within {DRAIN:?} after the last record"
+                ),
+            ));
+        }
+        let batch = consumer
+            .recv_batch(10_000, Duration::from_millis(100))
+            .await
+            .map_err(|e| CliError::client(format!("consuming {topic}"), e))?;
+        for m in &batch {
+            tally.take(m, expected, &mut buf, topic)?;
+        }
+    }
+    let duplicates = tally.duplicates;
+    // Leaving commits the group's offsets; a failure there does not undo
+    // the verification, so it is only logged.
+    if let Err(e) = consumer.close().await {
+        tracing::warn!("closing the demo consumer: {e}");
+    }
+    let first_record = first_record.unwrap_or(consume_time);
     if duplicates > 0 {
         return Err(CliError::failed(
             format!("verifying {topic}"),
@@ -308,7 +381,9 @@ async fn produce_and_verify(
             "verified": true,
             "produce_seconds": produce_time.as_secs_f64(),
             "produce_records_per_second": rate(produce_time),
+            "group": group,
             "consume_seconds": consume_time.as_secs_f64(),
+            "consume_first_record_seconds": first_record.as_secs_f64(),
             "consume_records_per_second": rate(consume_time),
             "payload_bytes": bytes,
         }));
@@ -319,9 +394,10 @@ async fn produce_and_verify(
             rate(produce_time)
         );
         crate::output::out!(
-            "consumed {count} records in {:.2} s ({:.0} records/s)",
+            "consumed {count} records in group {group} in {:.2} s ({:.0} records/s; joined and got the first record after {:.2} s)",
             consume_time.as_secs_f64(),
-            rate(consume_time)
+            rate(consume_time),
+            first_record.as_secs_f64()
         );
         crate::output::out!(
             "verified: every record arrived exactly once with its key, value and headers"

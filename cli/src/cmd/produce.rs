@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{Ctx, connect, print_json};
-use crate::args::{AcksArg, ProduceArgs};
+use crate::args::ProduceArgs;
 use crate::error::{CliError, CliResult};
 use crate::format::unescape;
 
@@ -24,12 +24,7 @@ pub(crate) async fn run(ctx: &mut Ctx, args: ProduceArgs) -> CliResult {
         ctx.props.set("compression.type", codec.property());
     }
     if let Some(acks) = args.acks {
-        let v = match acks {
-            AcksArg::Zero => "0",
-            AcksArg::One => "1",
-            AcksArg::All => "all",
-        };
-        ctx.props.set("acks", v);
+        ctx.props.set("acks", acks.property());
     }
     if args.no_idempotence {
         ctx.props.set("enable.idempotence", "false");

@@ -9,11 +9,13 @@ use futures_core::Stream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::auto_commit::AutoCommitClock;
 use super::commit::{CommitEntry, Committed, commit, fetch_committed};
 use super::config::ConsumerConfig;
 use super::group_task::{self, GroupCommand};
 use super::message::Message;
 use super::pattern::TopicPattern;
+use super::rebalance::{ListenerSlot, RebalanceCall, RebalanceListener};
 use super::shared::{Chunk, Fetched, Shared};
 use super::state::StartOffset;
 use super::supervisor;
@@ -22,7 +24,7 @@ use crate::config::{ClientConfig, Properties};
 use crate::error::Error;
 use crate::group::{
     Assignor, CooperativeStickyAssignor, GroupConfig, GroupEvent, Membership, RangeAssignor,
-    RoundRobinAssignor, TopicPartition,
+    RoundRobinAssignor, TopicPartition, sleep_until,
 };
 
 /// A Kafka consumer.
@@ -31,8 +33,8 @@ use crate::group::{
 /// each starts; no group membership is involved. With a `group.id`,
 /// offsets can be committed ([`Consumer::commit`]) as a "simple consumer"
 /// (generation -1), and `enable.auto.commit` commits every
-/// `auto.commit.interval.ms` from the receive calls and on
-/// [`Consumer::close`].
+/// `auto.commit.interval.ms` from a background task (also while the
+/// application is busy and not receiving) and on [`Consumer::close`].
 ///
 /// Committed offsets only ever cover messages already handed to the
 /// application (at-least-once).
@@ -48,10 +50,16 @@ pub struct Consumer {
     /// An error held back because a batch call already had messages.
     held_error: Option<Error>,
     committer: Option<mpsc::UnboundedSender<CommitJob>>,
-    next_auto_commit: Option<Instant>,
+    /// `enable.auto.commit` with a group: the committer task commits on a
+    /// timer, and close() commits.
+    auto_commit: bool,
     group: Option<GroupHandle>,
     /// The assignment epoch the current chunk was checked against.
     seen_epoch: u64,
+    /// Application code run on rebalances.
+    listener: Option<ListenerSlot>,
+    /// close() has run the revocation callback itself.
+    closing: bool,
 }
 
 /// The consumer's side of the group task.
@@ -61,6 +69,15 @@ struct GroupHandle {
     events: mpsc::UnboundedReceiver<GroupEvent>,
     /// Last time the group task heard the application polled.
     notified: Instant,
+    /// Rebalance callbacks to run (with a listener set).
+    calls: mpsc::UnboundedReceiver<RebalanceCall>,
+}
+
+/// What waiting for fetched data ended with.
+enum Waited {
+    Item(Fetched),
+    Closed,
+    Timeout,
 }
 
 /// A commit queued to the committer task; commits run in call order.
@@ -127,17 +144,18 @@ impl Consumer {
             tokio::spawn(run_committer(shared.clone(), rx));
             tx
         });
-        let next_auto_commit = (config.enable_auto_commit && committer.is_some())
-            .then(|| Instant::now() + config.auto_commit_interval);
+        let auto_commit = config.enable_auto_commit && committer.is_some();
         Self {
             shared,
             rx,
             current: None,
             held_error: None,
             committer,
-            next_auto_commit,
+            auto_commit,
             group: None,
             seen_epoch: 0,
+            listener: None,
+            closing: false,
         }
     }
 
@@ -206,19 +224,131 @@ impl Consumer {
         self.shared.lock().assign(std::iter::empty());
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let (call_tx, calls) = mpsc::unbounded_channel();
         tokio::spawn(group_task::run(
             self.shared.clone(),
             membership,
             pattern,
             command_rx,
             event_tx,
+            call_tx,
         ));
+        self.shared.set_group(&commands);
         self.group = Some(GroupHandle {
             commands,
             events,
             notified: Instant::now(),
+            calls,
         });
         Ok(())
+    }
+
+    /// Sets application code to run on rebalances, with the consumer in
+    /// hand (see [`RebalanceListener`]). Callbacks run inside [`Self::recv`],
+    /// [`Self::recv_batch`], [`Self::stream`] and [`Self::close`], as in
+    /// Java's consumer: keep receiving during a rebalance. A revocation holds
+    /// the next JoinGroup back until its callback returns (the revocation
+    /// gate), so commits made there count. Events stay readable through
+    /// [`Self::poll_rebalance_event`] as well.
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        self.listener = Some(ListenerSlot(Arc::new(tokio::sync::Mutex::new(Box::new(
+            listener,
+        )))));
+        self.shared.listening.store(true, Ordering::Release);
+    }
+
+    /// Runs the rebalance callbacks already queued.
+    async fn run_calls(&mut self) {
+        loop {
+            let Some(call) = self.group.as_mut().and_then(|g| g.calls.try_recv().ok()) else {
+                return;
+            };
+            self.handle_call(call).await;
+        }
+    }
+
+    /// Runs one rebalance call from the group task.
+    async fn handle_call(&mut self, call: RebalanceCall) {
+        match call {
+            RebalanceCall::Revoked { partitions, done } => {
+                // Stop handing out and fetching them, but keep their
+                // cursors: the callback may commit their positions.
+                for tp in &partitions {
+                    self.drop_current_of(tp);
+                }
+                {
+                    let mut state = self.shared.lock();
+                    for tp in &partitions {
+                        state.pause(tp);
+                    }
+                }
+                self.shared.assignment_epoch.fetch_add(1, Ordering::Release);
+                self.shared.wake();
+                // Finishes the revocation even if this future is dropped
+                // mid-callback (a receive call under a timeout): the
+                // partitions go and the JoinGroup gate opens.
+                let finish = FinishRevocation {
+                    shared: self.shared.clone(),
+                    partitions,
+                    done: Some(done),
+                };
+                if !self.closing {
+                    if self.auto_commit {
+                        let entries: Vec<CommitEntry> = self
+                            .positions()
+                            .into_iter()
+                            .filter(|e| finish.partitions.contains(&e.tp))
+                            .collect();
+                        if let Err(e) = self.queue_commit(entries).await {
+                            tracing::warn!(error = %e, "commit on revoke failed");
+                        }
+                    }
+                    if let Some(slot) = self.listener.clone() {
+                        // A callback that receives again finds the slot
+                        // busy and does not run itself twice.
+                        if let Ok(mut listener) = slot.0.try_lock() {
+                            listener
+                                .on_partitions_revoked(self, &finish.partitions)
+                                .await;
+                        }
+                    }
+                }
+                drop(finish);
+            }
+            RebalanceCall::Assigned { partitions } => {
+                if let Some(slot) = self.listener.clone() {
+                    if let Ok(mut listener) = slot.0.try_lock() {
+                        listener.on_partitions_assigned(self, &partitions).await;
+                    }
+                }
+            }
+            RebalanceCall::Lost { partitions } => {
+                if let Some(slot) = self.listener.clone() {
+                    if let Ok(mut listener) = slot.0.try_lock() {
+                        listener.on_partitions_lost(self, &partitions).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the next fetched item until `deadline`, running rebalance
+    /// callbacks that arrive meanwhile. Cancel-safe.
+    async fn wait(&mut self, deadline: Option<Instant>) -> Waited {
+        loop {
+            let call = {
+                let calls = self.group.as_mut().map(|g| &mut g.calls);
+                tokio::select! {
+                    item = self.rx.recv() => return match item {
+                        Some(item) => Waited::Item(item),
+                        None => Waited::Closed,
+                    },
+                    Some(call) = next_call(calls) => call,
+                    () = sleep_until(deadline) => return Waited::Timeout,
+                }
+            };
+            self.handle_call(call).await;
+        }
     }
 
     /// The next rebalance event (assigned, revoked, lost, ...) not yet
@@ -349,11 +479,16 @@ impl Consumer {
                 return Err(e);
             }
             self.notify_poll();
-            self.maybe_auto_commit();
+            if self.group.is_some() {
+                self.run_calls().await;
+            }
             if let Some(m) = self.next_buffered() {
                 return Ok(m);
             }
-            let item = self.rx.recv().await.ok_or(Error::Closed)?;
+            let item = match self.wait(None).await {
+                Waited::Item(item) => item,
+                Waited::Closed | Waited::Timeout => return Err(Error::Closed),
+            };
             if let Some(e) = self.accept(item) {
                 return Err(e);
             }
@@ -380,7 +515,9 @@ impl Consumer {
                 break;
             }
             self.notify_poll();
-            self.maybe_auto_commit();
+            if self.group.is_some() {
+                self.run_calls().await;
+            }
             if let Some(m) = self.next_buffered() {
                 out.push(m);
                 continue;
@@ -393,10 +530,10 @@ impl Consumer {
                     if !out.is_empty() {
                         break;
                     }
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Err(_) => break,
-                        Ok(None) => return Err(Error::Closed),
-                        Ok(Some(item)) => item,
+                    match self.wait(Some(deadline)).await {
+                        Waited::Timeout => break,
+                        Waited::Closed => return Err(Error::Closed),
+                        Waited::Item(item) => item,
                     }
                 }
             };
@@ -572,16 +709,42 @@ impl Consumer {
     /// Commits (when auto-commit is on), leaves the group (group mode)
     /// and stops every task.
     pub async fn close(mut self) -> Result<(), Error> {
-        let result = if self.next_auto_commit.is_some() {
+        let result = if self.auto_commit {
             self.commit().await
         } else {
             Ok(())
         };
-        if let Some(g) = self.group.take() {
-            let (tx, rx) = oneshot::channel();
+        if self.group.is_some() {
+            self.run_calls().await;
+            // The partitions are given up by LeaveGroup: the listener's
+            // revocation callback runs before it, once.
+            let assigned = self.assignment();
+            if let Some(slot) = self.listener.clone() {
+                if !assigned.is_empty() {
+                    let mut listener = slot.0.lock().await;
+                    listener.on_partitions_revoked(&mut self, &assigned).await;
+                }
+            }
+            self.closing = true;
+        }
+        if let Some(mut g) = self.group.take() {
+            let (tx, mut rx) = oneshot::channel();
             if g.commands.send(GroupCommand::Close(tx)).is_ok() {
                 let wait = self.shared.client.config().request_timeout() * 2;
-                let _ = tokio::time::timeout(wait, rx).await;
+                let deadline = Instant::now() + wait;
+                // Revocations queued meanwhile only remove partitions.
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        Some(call) = g.calls.recv() => {
+                            if let RebalanceCall::Revoked { partitions, done } = call {
+                                self.shared.remove_partitions(&partitions);
+                                let _ = done.send(());
+                            }
+                        }
+                        () = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
             }
         }
         self.shutdown();
@@ -618,6 +781,7 @@ impl Consumer {
         let chunk = self.current.as_mut()?;
         if let Some(m) = chunk.messages.next() {
             chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
+            self.shared.handed.handed(m.offset() + 1);
             return Some(m);
         }
         if let Some(mut chunk) = self.current.take() {
@@ -641,6 +805,14 @@ impl Consumer {
                         .is_some_and(|c| c.version == chunk.version && !c.paused)
                 };
                 if current {
+                    let epoch = chunk
+                        .messages
+                        .as_slice()
+                        .first()
+                        .and_then(Message::leader_epoch);
+                    self.shared
+                        .handed
+                        .start_chunk(&chunk.tp, chunk.version, epoch);
                     self.current = Some(chunk);
                 } else {
                     self.release(chunk.bytes);
@@ -747,24 +919,6 @@ impl Consumer {
         }
         PendingCommit(Some(rx))
     }
-
-    fn maybe_auto_commit(&mut self) {
-        let Some(at) = self.next_auto_commit else {
-            return;
-        };
-        let now = Instant::now();
-        if now < at {
-            return;
-        }
-        self.next_auto_commit = Some(now + self.shared.config.auto_commit_interval);
-        let entries = self.positions();
-        if let Some(committer) = &self.committer {
-            let _ = committer.send(CommitJob {
-                entries,
-                done: None,
-            });
-        }
-    }
 }
 
 impl Drop for Consumer {
@@ -774,28 +928,83 @@ impl Drop for Consumer {
 }
 
 /// Runs queued commits one at a time, in order, with the identity of the
-/// moment (simple consumer, or the group generation).
+/// moment (simple consumer, or the group generation); with
+/// `enable.auto.commit`, also commits every `auto.commit.interval.ms` the
+/// positions of messages already handed out, whether or not the
+/// application is receiving.
 async fn run_committer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<CommitJob>) {
-    while let Some(job) = rx.recv().await {
-        let result = match shared.identity() {
-            Some(who) => {
-                let r = commit(
-                    &shared.client,
-                    &who,
-                    &job.entries,
-                    shared.config.retry_backoff,
-                )
-                .await;
-                if let Err(e) = &r {
-                    tracing::warn!(group = who.group_id, error = %e, "commit failed");
+    let mut clock = shared
+        .config
+        .enable_auto_commit
+        .then(|| AutoCommitClock::new(shared.config.auto_commit_interval, Instant::now()));
+    loop {
+        let wake = clock.as_ref().map(AutoCommitClock::deadline);
+        tokio::select! {
+            job = rx.recv() => {
+                let Some(job) = job else { return };
+                let result = commit_now(&shared, &job.entries).await;
+                if let (Ok(()), Some(clock)) = (&result, clock.as_mut()) {
+                    clock.committed(&job.entries);
                 }
-                r
+                if let Some(done) = job.done {
+                    let _ = done.send(result);
+                }
             }
-            None => Err(no_group()),
-        };
-        if let Some(done) = job.done {
-            let _ = done.send(result);
+            () = sleep_until(wake) => {
+                let Some(clock) = clock.as_mut() else { continue };
+                if !clock.due(Instant::now()) {
+                    continue;
+                }
+                let entries = clock.changed(shared.handed_positions());
+                if entries.is_empty() {
+                    continue;
+                }
+                tracing::debug!(partitions = entries.len(), "auto-commit");
+                if commit_now(&shared, &entries).await.is_ok() {
+                    clock.committed(&entries);
+                }
+            }
         }
+    }
+}
+
+/// Commits `entries` with the identity of the moment.
+async fn commit_now(shared: &Shared, entries: &[CommitEntry]) -> Result<(), Error> {
+    let who = shared.identity().ok_or_else(no_group)?;
+    let result = commit(&shared.client, &who, entries, shared.config.retry_backoff).await;
+    if let Err(e) = &result {
+        shared.report_commit_error(e, &who);
+        tracing::warn!(group = who.group_id, error = %e, "commit failed");
+    }
+    result
+}
+
+/// Removes revoked partitions and opens the JoinGroup gate when dropped,
+/// whether the revocation callback finished or was cancelled.
+struct FinishRevocation {
+    shared: Arc<Shared>,
+    partitions: Vec<TopicPartition>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for FinishRevocation {
+    fn drop(&mut self) {
+        self.shared.remove_partitions(&self.partitions);
+        self.shared.assignment_epoch.fetch_add(1, Ordering::Release);
+        self.shared.wake();
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The next rebalance call, or never without a group.
+async fn next_call(
+    calls: Option<&mut mpsc::UnboundedReceiver<RebalanceCall>>,
+) -> Option<RebalanceCall> {
+    match calls {
+        Some(calls) => calls.recv().await,
+        None => std::future::pending().await,
     }
 }
 

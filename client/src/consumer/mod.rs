@@ -19,6 +19,7 @@
 //!   at-least-once.
 
 mod api;
+mod auto_commit;
 mod commit;
 mod config;
 mod decode;
@@ -36,6 +37,8 @@ mod mock_group;
 #[cfg(test)]
 mod mock_tests;
 mod pattern;
+mod progress;
+mod rebalance;
 #[cfg(test)]
 mod rack_tests;
 #[cfg(test)]
@@ -48,4 +51,5 @@ pub use api::{Consumer, PendingCommit};
 pub use commit::Committed;
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use message::Message;
+pub use rebalance::{RebalanceFuture, RebalanceListener};
 pub use state::StartOffset;

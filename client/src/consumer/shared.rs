@@ -1,14 +1,16 @@
 //! What the consumer, its supervisor and its fetch tasks share, and the
 //! items fetch tasks hand to the consumer.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-use super::commit::CommitIdentity;
+use super::commit::{CommitEntry, CommitIdentity, is_membership_code};
 use super::config::ConsumerConfig;
+use super::group_task::GroupCommand;
 use super::message::Message;
+use super::progress::HandedProgress;
 use super::state::FetchState;
 use crate::client::Client;
 use crate::error::Error;
@@ -32,6 +34,16 @@ pub(crate) struct Shared {
     /// Who commits: the simple consumer, or the group member's current
     /// generation (updated by the group task).
     identity: Mutex<Option<CommitIdentity>>,
+    /// How far the application got in the chunk it is draining.
+    pub(crate) handed: HandedProgress,
+    /// A rebalance listener is set: the group task hands rebalance events
+    /// to the consumer to run it.
+    pub(crate) listening: AtomicBool,
+    /// The group task's commands (group mode), for commit errors that
+    /// membership must act on.
+    /// Weak: the group task must still see its commands close when the
+    /// consumer is dropped.
+    group: Mutex<Option<mpsc::WeakUnboundedSender<GroupCommand>>>,
 }
 
 impl Shared {
@@ -52,6 +64,9 @@ impl Shared {
                 tx,
                 assignment_epoch: AtomicU64::new(0),
                 identity: Mutex::new(config_identity),
+                handed: HandedProgress::default(),
+                listening: AtomicBool::new(false),
+                group: Mutex::new(None),
             }),
             rx,
         )
@@ -61,6 +76,68 @@ impl Shared {
     /// data behind, so a poisoned lock is still used.
     pub(crate) fn lock(&self) -> MutexGuard<'_, FetchState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The position of every assigned partition, including the messages
+    /// handed out of the chunk being drained, for a commit made by a task.
+    pub(crate) fn handed_positions(&self) -> Vec<CommitEntry> {
+        let mut state = self.lock();
+        self.handed.fold_into(&mut state);
+        state
+            .cursors
+            .iter()
+            .filter_map(|(tp, c)| {
+                Some(CommitEntry {
+                    tp: tp.clone(),
+                    offset: c.position?,
+                    leader_epoch: c.position_epoch,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes partitions from the assignment and returns their positions
+    /// (including messages handed out of the chunk being drained).
+    pub(crate) fn remove_partitions(&self, partitions: &[TopicPartition]) -> Vec<CommitEntry> {
+        let mut state = self.lock();
+        self.handed.fold_into(&mut state);
+        state
+            .remove(partitions)
+            .into_iter()
+            .map(|(tp, offset, leader_epoch)| CommitEntry {
+                tp,
+                offset,
+                leader_epoch,
+            })
+            .collect()
+    }
+
+    /// Connects commit-error reports to the group task.
+    pub(crate) fn set_group(&self, commands: &mpsc::UnboundedSender<GroupCommand>) {
+        *self.group.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands.downgrade());
+    }
+
+    /// Tells the group task about a commit made as `who` that failed with
+    /// an error membership must act on (rejoin, find the coordinator).
+    pub(crate) fn report_commit_error(&self, error: &Error, who: &CommitIdentity) {
+        let Some(code) = error.code().filter(|c| is_membership_code(*c)) else {
+            return;
+        };
+        if who.generation_id < 0 {
+            return;
+        }
+        let group = self
+            .group
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(mpsc::WeakUnboundedSender::upgrade);
+        if let Some(group) = group {
+            let _ = group.send(GroupCommand::CommitError {
+                code,
+                generation_id: who.generation_id,
+            });
+        }
     }
 
     /// Wakes every task waiting for a change.

@@ -22,11 +22,12 @@
 //! outside the lock.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use klamm_protocol::compression::Compression;
-use klamm_protocol::records::RecordBatchBuilder;
+use klamm_protocol::records::{Header, RecordBatchBuilder};
 
 use super::batch::{ProducerBatch, ProducerStamp};
 use super::delivery::{Callback, Delivery};
@@ -111,7 +112,7 @@ struct TopicQueue {
 pub(crate) struct Accumulator {
     config: AccumulatorConfig,
     partitioner: Arc<dyn Partitioner>,
-    topics: HashMap<Arc<str>, TopicQueue>,
+    topics: HashMap<Arc<str>, TopicQueue, BuildHasherDefault<TopicHasher>>,
     /// An empty builder, only asked for record sizes.
     size_probe: RecordBatchBuilder,
     buffered: usize,
@@ -144,7 +145,7 @@ impl Accumulator {
             size_probe: RecordBatchBuilder::new(config.compression),
             config,
             partitioner,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
             buffered: 0,
             next_id: 0,
             incomplete: BTreeSet::new(),
@@ -257,12 +258,19 @@ impl Accumulator {
         }
         let timestamp = record.timestamp.unwrap_or(now_ms);
         let (key, value, headers) = (record.key, record.value, record.headers);
-        let own_size = self.size_probe.size_with(
-            timestamp,
-            key.map(<[u8]>::len),
-            value.map(<[u8]>::len),
-            headers,
-        );
+        // The record alone in a batch: an upper bound is enough unless it
+        // comes near a limit (then the exact size decides and is reported).
+        let bound = self.size_probe.estimated_size() + record_size_bound(key, value, headers);
+        let own_size = if bound <= self.config.max_request_size.min(self.config.buffer_memory) {
+            bound
+        } else {
+            self.size_probe.size_with(
+                timestamp,
+                key.map(<[u8]>::len),
+                value.map(<[u8]>::len),
+                headers,
+            )
+        };
         for (limit, property) in [
             (self.config.max_request_size, "max.request.size"),
             (self.config.buffer_memory, "buffer.memory"),
@@ -310,7 +318,9 @@ impl Accumulator {
         let batch_size = self.config.batch_size;
         // A full sticky batch: seal it and let the sticky choice move on
         // before appending (so the new batch starts on the new partition).
+        let mut checked = false;
         if let Some(q) = topic.partitions.get_mut(partition as usize) {
+            checked = true;
             if q.open
                 .as_ref()
                 .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
@@ -325,7 +335,10 @@ impl Accumulator {
                 };
                 topic.sticky.batch_sealed(partition, layout);
                 if sticky {
-                    partition = topic.sticky.current(layout.count, layout.available);
+                    let next = topic.sticky.current(layout.count, layout.available);
+                    // Another partition's open batch is checked below.
+                    checked = next == partition;
+                    partition = next;
                 }
             }
         }
@@ -333,9 +346,10 @@ impl Accumulator {
         let Some(q) = topic.partitions.get_mut(partition as usize) else {
             return Err(AppendError::UnknownTopic);
         };
-        if q.open
-            .as_ref()
-            .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
+        if !checked
+            && q.open
+                .as_ref()
+                .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
         {
             if let Some(full) = q.open.take() {
                 q.ready.push_back(full);
@@ -707,6 +721,52 @@ impl Accumulator {
         }
         out
     }
+}
+
+/// The hash of the topic map, looked up on every send: a word at a time
+/// (FxHash's mixing step) instead of SipHash, which cost about 250
+/// instructions per send for a 30-byte name. Topic names come from the
+/// application, not from the network, so flooding resistance is not needed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TopicHasher(u64);
+
+impl Hasher for TopicHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from_le_bytes(w) ^ rest.len() as u64).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// An upper bound of one record's encoded size: its bytes plus the largest
+/// varint for every length, delta and count (cheaper than the exact size,
+/// which walks the same fields through varint length computations).
+fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    const VARINT32: usize = 5;
+    const VARINT64: usize = 10;
+    // length, attributes, timestamp delta, offset delta, key and value
+    // lengths, header count
+    let fixed = VARINT32 + 1 + VARINT64 + VARINT32 + VARINT32 + VARINT32 + VARINT32;
+    let header_bytes: usize = headers
+        .iter()
+        .map(|h| 2 * VARINT32 + h.key.len() + h.value.as_ref().map_or(0, |v| v.len()))
+        .sum();
+    fixed + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + header_bytes
 }
 
 /// Kafka's sequence arithmetic: wraps from `i32::MAX` to 0.

@@ -455,3 +455,67 @@ fn record_timestamps_follow_the_wall_clock() {
         "{ms} re-read, not {ms0} + 3000"
     );
 }
+
+#[test]
+fn the_size_bound_covers_the_exact_size_and_limits_still_use_the_exact_size() {
+    let probe = RecordBatchBuilder::new(Compression::None);
+    let h = [Header::new("k", Some(&b"v"[..]))];
+    for (key, value, headers) in [
+        (None, None, &[][..]),
+        (Some(&b"key"[..]), Some(&[7u8; 1000][..]), &h[..]),
+        (Some(&[1u8; 300][..]), None, &h[..]),
+    ] {
+        let exact = probe.size_with(
+            i64::MAX,
+            key.map(<[u8]>::len),
+            value.map(<[u8]>::len),
+            headers,
+        );
+        let bound = probe.estimated_size() + record_size_bound(key, value, headers);
+        assert!(bound >= exact, "{bound} < {exact}");
+        assert!(bound <= exact + 40, "a loose bound: {bound} vs {exact}");
+    }
+    // A record whose bound exceeds max.request.size but whose exact size
+    // does not is accepted; the reported size of a rejected one is exact.
+    let mut a = acc(config());
+    let exact_fit = |n: usize| probe.size_with(1_000, None, Some(n), &[]);
+    let n = (0..2000).rev().find(|&n| exact_fit(n) <= 1_000).unwrap();
+    let value = vec![0u8; n];
+    a.append(
+        Instant::now(),
+        1_000,
+        &ProducerRecord::new("t").partition(0).value(&value),
+        &mut None,
+    )
+    .unwrap();
+    let too_big = vec![0u8; n + 1];
+    match a.append(
+        Instant::now(),
+        1_000,
+        &ProducerRecord::new("t").partition(0).value(&too_big),
+        &mut None,
+    ) {
+        Err(AppendError::Rejected(ProduceError::RecordTooLarge { size, limit, .. })) => {
+            assert_eq!((size, limit), (exact_fit(n + 1), 1_000));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn topic_hashes_differ_for_names_that_share_prefixes_and_lengths() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let b = BuildHasherDefault::<TopicHasher>::default();
+    let names = [
+        "orders",
+        "orders-1",
+        "orders-2",
+        "orders-10",
+        "a",
+        "b",
+        "",
+        "x".repeat(17).leak(),
+    ];
+    let hashes: BTreeSet<u64> = names.iter().map(|n| b.hash_one(n)).collect();
+    assert_eq!(hashes.len(), names.len());
+}

@@ -124,6 +124,10 @@ pub struct Delivery {
     completion: Arc<BatchCompletion>,
     index: u32,
     timestamp: i64,
+    /// The waker this future left in its slot. Only `complete` removes it
+    /// (and wakes it), so while the batch is incomplete a poll with the
+    /// same waker needs no lock: polling a pending future again is cheap.
+    registered: Option<Waker>,
 }
 
 impl fmt::Debug for Delivery {
@@ -142,6 +146,7 @@ impl Delivery {
             completion,
             index,
             timestamp,
+            registered: None,
         }
     }
 
@@ -164,6 +169,15 @@ impl Future for Delivery {
         if let Some(r) = this.completion.record_result(this.index, this.timestamp) {
             return Poll::Ready(r);
         }
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            // Still in our slot: `complete` sets the outcome before it
+            // takes the wakers, so it has not run yet or will wake this.
+            return Poll::Pending;
+        }
         {
             let mut wakers = this
                 .completion
@@ -181,6 +195,7 @@ impl Future for Delivery {
                 }
             }
         }
+        this.registered = Some(cx.waker().clone());
         // The outcome may have been set between the first check and the
         // registration; `complete` sets before it takes the wakers.
         match this.completion.record_result(this.index, this.timestamp) {
@@ -246,6 +261,27 @@ mod tests {
         // A second outcome never overrides the first: no record is reported twice.
         assert!(!c.complete(Err(ProduceError::Closed)));
         assert!(matches!(poll(&mut d0, &w), Poll::Ready(Ok(_))));
+    }
+
+    #[test]
+    fn a_future_polled_again_or_moved_to_another_task_is_woken_once_where_it_waits() {
+        let c = BatchCompletion::new(0);
+        let mut d = Delivery::new(c.clone(), 0, 1);
+        let a = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let b = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        // Polled repeatedly by one task (the lock-free path), then by another.
+        for _ in 0..3 {
+            assert!(poll(&mut d, &a).is_pending());
+        }
+        assert!(poll(&mut d, &b).is_pending());
+        assert!(poll(&mut d, &b).is_pending());
+        c.complete(Ok(BatchAck {
+            base_offset: 0,
+            log_append_time: -1,
+        }));
+        assert_eq!(a.0.load(Ordering::SeqCst), 0, "the old task is not woken");
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(poll(&mut d, &a), Poll::Ready(Ok(_))));
     }
 
     #[test]
