@@ -780,8 +780,16 @@ impl Consumer {
         }
         let chunk = self.current.as_mut()?;
         if let Some(m) = chunk.messages.next() {
-            chunk.consumed = Some((m.offset() + 1, m.leader_epoch()));
-            self.shared.handed.handed(m.offset() + 1);
+            // After the chunk's last message the position is the chunk's
+            // next offset: past trailing control batches and aborted data,
+            // so a commit or position() then does not stop on a marker.
+            let next = if chunk.messages.as_slice().is_empty() {
+                chunk.next_offset
+            } else {
+                m.offset() + 1
+            };
+            chunk.consumed = Some((next, m.leader_epoch()));
+            self.shared.handed.handed(next);
             return Some(m);
         }
         if let Some(mut chunk) = self.current.take() {

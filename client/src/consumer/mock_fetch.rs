@@ -12,20 +12,28 @@
 //!   error, or watermarks that changed since they were last answered.
 //!
 //! Every request is recorded, so tests can assert what was sent.
+//!
+//! Transactions are modelled as a broker serves them (KIP-98): a
+//! read_committed Fetch gets batches below the last stable offset only
+//! (the first offset of the oldest open transaction) and the aborted
+//! transactions that overlap what it may read; read_uncommitted gets the
+//! whole log and no aborted list.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use klamm_protocol::compression::Compression;
-use klamm_protocol::generated::fetch::response::{FetchableTopicResponse, PartitionData};
+use klamm_protocol::generated::fetch::response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use klamm_protocol::generated::list_offsets::response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use klamm_protocol::generated::{
     AnyRequest, AnyResponse, FetchRequest, FetchResponse, ListOffsetsResponse,
 };
-use klamm_protocol::records::RecordBatchBuilder;
+use klamm_protocol::records::{ControlRecord, ControlRecordType, RecordBatchBuilder};
 use klamm_protocol::{ApiKey, ErrorCode, StrBytes};
 
 use crate::mock::{MockCluster, MockContext};
@@ -94,6 +102,28 @@ struct Inner {
     seen: Vec<SeenFetch>,
     /// Preferred read replica to answer per partition (KIP-392).
     preferred: HashMap<Key, i32>,
+    /// Transactions per partition.
+    txns: HashMap<Key, Txns>,
+}
+
+/// One partition's transactions.
+#[derive(Debug, Default)]
+struct Txns {
+    /// Open transactions: producer id to first offset.
+    open: BTreeMap<i64, i64>,
+    /// Aborted transactions: (producer id, first offset, marker offset).
+    aborted: Vec<(i64, i64, i64)>,
+}
+
+impl Txns {
+    /// The last stable offset for a log ending at `end`.
+    fn lso(&self, end: i64) -> i64 {
+        self.open
+            .values()
+            .copied()
+            .min()
+            .map_or(end, |f| f.min(end))
+    }
 }
 
 /// Partition logs and fetch sessions served by the mock cluster.
@@ -124,7 +154,12 @@ impl MockFetch {
                         .partitions
                         .iter()
                         .map(|p| {
-                            let end = m.end(t.name.as_str(), p.partition_index);
+                            // read_committed's latest is the last stable offset.
+                            let end = if req.isolation_level == 1 {
+                                m.lso(t.name.as_str(), p.partition_index)
+                            } else {
+                                m.end(t.name.as_str(), p.partition_index)
+                            };
                             let offset = if p.timestamp == -2 { 0 } else { end };
                             ListOffsetsPartitionResponse::default()
                                 .with_partition_index(p.partition_index)
@@ -150,16 +185,76 @@ impl MockFetch {
 
     /// Appends one batch of `n` records (values `v<offset>`).
     pub(crate) fn append(&self, topic: &str, partition: i32, n: i32) {
+        self.push(topic, partition, |base| {
+            let mut b = RecordBatchBuilder::new(Compression::None).base_offset(base);
+            for i in 0..n {
+                let v = format!("v{}", base + i64::from(i));
+                b.append(1, None, Some(v.as_bytes()), &[]).expect("append");
+            }
+            b
+        });
+    }
+
+    /// Appends one transactional batch of `n` records (values `t<offset>`)
+    /// from `producer_id`, opening its transaction if none is open.
+    pub(crate) fn append_txn(&self, topic: &str, partition: i32, producer_id: i64, n: i32) {
+        let base = self.push(topic, partition, |base| {
+            let mut b = RecordBatchBuilder::new(Compression::None)
+                .base_offset(base)
+                .producer(producer_id, 0, 0)
+                .transactional(true);
+            for i in 0..n {
+                let v = format!("t{}", base + i64::from(i));
+                b.append(1, None, Some(v.as_bytes()), &[]).expect("append");
+            }
+            b
+        });
+        let mut inner = self.lock();
+        let txns = inner.txns.entry((topic.to_owned(), partition)).or_default();
+        txns.open.entry(producer_id).or_insert(base);
+    }
+
+    /// Ends `producer_id`'s open transaction with a commit or abort
+    /// marker (a control batch of one record).
+    pub(crate) fn end_txn(&self, topic: &str, partition: i32, producer_id: i64, commit: bool) {
+        let kind = if commit {
+            ControlRecordType::Commit
+        } else {
+            ControlRecordType::Abort
+        };
+        let marker = self.push(topic, partition, |base| {
+            let mut b = RecordBatchBuilder::new(Compression::None)
+                .base_offset(base)
+                .producer(producer_id, 0, -1)
+                .transactional(true)
+                .control(true);
+            b.append_control(1, &ControlRecord::new(kind, 0))
+                .expect("marker");
+            b
+        });
+        let mut inner = self.lock();
+        let txns = inner.txns.entry((topic.to_owned(), partition)).or_default();
+        let first = txns.open.remove(&producer_id).expect("an open transaction");
+        if !commit {
+            txns.aborted.push((producer_id, first, marker));
+        }
+    }
+
+    /// Builds a batch at the log end and appends it; returns its base
+    /// offset.
+    fn push(
+        &self,
+        topic: &str,
+        partition: i32,
+        build: impl FnOnce(i64) -> RecordBatchBuilder,
+    ) -> i64 {
         let mut inner = self.lock();
         let log = inner.logs.entry((topic.to_owned(), partition)).or_default();
         let base = log.last().map_or(0, |b| b.1 + 1);
-        let mut b = RecordBatchBuilder::new(Compression::None).base_offset(base);
-        for i in 0..n {
-            let v = format!("v{}", base + i64::from(i));
-            b.append(1, None, Some(v.as_bytes()), &[]).expect("append");
-        }
-        let bytes = b.build().expect("build").into_bytes();
-        log.push((base, base + i64::from(n) - 1, bytes));
+        let batch = build(base).build().expect("build");
+        let last = base + i64::from(batch.header().last_offset_delta);
+        log.push((base, last, batch.into_bytes()));
+        base
     }
 
     /// The log end offset.
@@ -169,6 +264,15 @@ impl MockFetch {
             .get(&(topic.to_owned(), partition))
             .and_then(|l| l.last())
             .map_or(0, |b| b.1 + 1)
+    }
+
+    /// The last stable offset.
+    pub(crate) fn lso(&self, topic: &str, partition: i32) -> i64 {
+        let end = self.end(topic, partition);
+        self.lock()
+            .txns
+            .get(&(topic.to_owned(), partition))
+            .map_or(end, |t| t.lso(end))
     }
 
     /// Answers session id 0 to every session-creating request.
@@ -302,7 +406,14 @@ impl MockFetch {
 
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
         for (key, cached) in considered.iter_mut() {
-            let data = partition_data(&inner, ctx, key, cached, !req.rack_id.is_empty());
+            let data = partition_data(
+                &inner,
+                ctx,
+                key,
+                cached,
+                !req.rack_id.is_empty(),
+                req.isolation_level == 1,
+            );
             let watermarks = (data.high_watermark, data.log_start_offset);
             let has_records = data.records.as_ref().is_some_and(|r| !r.is_empty());
             let include = !incremental
@@ -353,13 +464,16 @@ fn partition_data(
     key: &Key,
     cached: &Cached,
     has_rack: bool,
+    read_committed: bool,
 ) -> PartitionData {
     let batches = inner.logs.get(key).map(Vec::as_slice).unwrap_or(&[]);
     let end = batches.last().map_or(0, |b| b.1 + 1);
+    let txns = inner.txns.get(key);
+    let lso = txns.map_or(end, |t| t.lso(end));
     let data = PartitionData::default()
         .with_partition_index(key.1)
         .with_high_watermark(end)
-        .with_last_stable_offset(end)
+        .with_last_stable_offset(lso)
         .with_log_start_offset(0)
         .with_preferred_read_replica(-1);
     let Some((leader, epoch)) = ctx.leader(&key.0, key.1) else {
@@ -379,11 +493,28 @@ fn partition_data(
     if let Some(p) = preferred.filter(|p| *p != ctx.broker && has_rack) {
         return data.with_preferred_read_replica(p);
     }
+    // read_committed reads below the last stable offset only.
+    let upper = if read_committed { lso } else { end };
     let mut out = Vec::new();
-    for (_, last, bytes) in batches {
-        if *last >= cached.fetch_offset {
+    for (base, last, bytes) in batches {
+        if *last >= cached.fetch_offset && *base < upper {
             out.extend_from_slice(bytes);
         }
     }
-    data.with_records(Some(Bytes::from(out)))
+    let data = data.with_records(Some(Bytes::from(out)));
+    if !read_committed {
+        return data.with_aborted_transactions(None);
+    }
+    // The aborted transactions overlapping [fetch offset, upper).
+    let aborted = txns
+        .iter()
+        .flat_map(|t| t.aborted.iter())
+        .filter(|(_, first, marker)| *marker >= cached.fetch_offset && *first < upper)
+        .map(|(pid, first, _)| {
+            AbortedTransaction::default()
+                .with_producer_id(*pid)
+                .with_first_offset(*first)
+        })
+        .collect();
+    data.with_aborted_transactions(Some(aborted))
 }

@@ -38,14 +38,16 @@ mod mock_group;
 mod mock_tests;
 mod pattern;
 mod progress;
-mod rebalance;
 #[cfg(test)]
 mod rack_tests;
+mod rebalance;
 #[cfg(test)]
 mod session_tests;
 mod shared;
 mod state;
 mod supervisor;
+#[cfg(test)]
+mod txn_tests;
 
 pub use api::{Consumer, PendingCommit};
 pub use commit::Committed;
