@@ -169,6 +169,17 @@ pub enum Error {
         /// Topic, partition and broker the code applies to.
         context: ErrorContext,
     },
+    /// The group coordinator refused an offset commit because of the
+    /// member's standing (stale generation, unknown member, rebalance in
+    /// progress, fenced static member). Nothing was committed; `advice` says
+    /// what it means and what to do.
+    #[error("offset commit failed with {code}: {advice}")]
+    CommitFailed {
+        /// The coordinator's error code.
+        code: ErrorCode,
+        /// What happened and what the application should do.
+        advice: &'static str,
+    },
     /// SASL authentication failed; retrying with the same credentials will not help.
     #[error("SASL {mechanism} authentication with {broker} failed: {reason}")]
     Authentication {
@@ -278,7 +289,7 @@ impl Error {
     /// The Kafka error code, when the broker sent one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Broker { code, .. } => Some(*code),
+            Self::Broker { code, .. } | Self::CommitFailed { code, .. } => Some(*code),
             _ => None,
         }
     }

@@ -60,6 +60,9 @@ const fn moved_coordinator(reason: &'static str) -> RetryAdvice {
 pub fn classify(err: &Error) -> RetryAdvice {
     match err {
         Error::Config { .. } => fatal("configuration errors do not fix themselves"),
+        Error::CommitFailed { .. } => {
+            fatal("the same commit would be refused again; the member must rejoin first")
+        }
         Error::Connect { .. } => RetryAdvice {
             refresh_metadata: true,
             ..retry("the broker may be restarting, or its address may have changed")

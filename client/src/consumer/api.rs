@@ -15,6 +15,7 @@ use super::config::ConsumerConfig;
 use super::group_task::{self, GroupCommand};
 use super::message::Message;
 use super::pattern::TopicPattern;
+use super::rebalance::{ListenerSlot, RebalanceCall, RebalanceListener};
 use super::shared::{Chunk, Fetched, Shared};
 use super::state::StartOffset;
 use super::supervisor;
@@ -55,6 +56,10 @@ pub struct Consumer {
     group: Option<GroupHandle>,
     /// The assignment epoch the current chunk was checked against.
     seen_epoch: u64,
+    /// Application code run on rebalances.
+    listener: Option<ListenerSlot>,
+    /// close() has run the revocation callback itself.
+    closing: bool,
 }
 
 /// The consumer's side of the group task.
@@ -64,6 +69,15 @@ struct GroupHandle {
     events: mpsc::UnboundedReceiver<GroupEvent>,
     /// Last time the group task heard the application polled.
     notified: Instant,
+    /// Rebalance callbacks to run (with a listener set).
+    calls: mpsc::UnboundedReceiver<RebalanceCall>,
+}
+
+/// What waiting for fetched data ended with.
+enum Waited {
+    Item(Fetched),
+    Closed,
+    Timeout,
 }
 
 /// A commit queued to the committer task; commits run in call order.
@@ -140,6 +154,8 @@ impl Consumer {
             auto_commit,
             group: None,
             seen_epoch: 0,
+            listener: None,
+            closing: false,
         }
     }
 
@@ -208,19 +224,131 @@ impl Consumer {
         self.shared.lock().assign(std::iter::empty());
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
+        let (call_tx, calls) = mpsc::unbounded_channel();
         tokio::spawn(group_task::run(
             self.shared.clone(),
             membership,
             pattern,
             command_rx,
             event_tx,
+            call_tx,
         ));
+        self.shared.set_group(&commands);
         self.group = Some(GroupHandle {
             commands,
             events,
             notified: Instant::now(),
+            calls,
         });
         Ok(())
+    }
+
+    /// Sets application code to run on rebalances, with the consumer in
+    /// hand (see [`RebalanceListener`]). Callbacks run inside [`Self::recv`],
+    /// [`Self::recv_batch`], [`Self::stream`] and [`Self::close`], as in
+    /// Java's consumer: keep receiving during a rebalance. A revocation holds
+    /// the next JoinGroup back until its callback returns (the revocation
+    /// gate), so commits made there count. Events stay readable through
+    /// [`Self::poll_rebalance_event`] as well.
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        self.listener = Some(ListenerSlot(Arc::new(tokio::sync::Mutex::new(Box::new(
+            listener,
+        )))));
+        self.shared.listening.store(true, Ordering::Release);
+    }
+
+    /// Runs the rebalance callbacks already queued.
+    async fn run_calls(&mut self) {
+        loop {
+            let Some(call) = self.group.as_mut().and_then(|g| g.calls.try_recv().ok()) else {
+                return;
+            };
+            self.handle_call(call).await;
+        }
+    }
+
+    /// Runs one rebalance call from the group task.
+    async fn handle_call(&mut self, call: RebalanceCall) {
+        match call {
+            RebalanceCall::Revoked { partitions, done } => {
+                // Stop handing out and fetching them, but keep their
+                // cursors: the callback may commit their positions.
+                for tp in &partitions {
+                    self.drop_current_of(tp);
+                }
+                {
+                    let mut state = self.shared.lock();
+                    for tp in &partitions {
+                        state.pause(tp);
+                    }
+                }
+                self.shared.assignment_epoch.fetch_add(1, Ordering::Release);
+                self.shared.wake();
+                // Finishes the revocation even if this future is dropped
+                // mid-callback (a receive call under a timeout): the
+                // partitions go and the JoinGroup gate opens.
+                let finish = FinishRevocation {
+                    shared: self.shared.clone(),
+                    partitions,
+                    done: Some(done),
+                };
+                if !self.closing {
+                    if self.auto_commit {
+                        let entries: Vec<CommitEntry> = self
+                            .positions()
+                            .into_iter()
+                            .filter(|e| finish.partitions.contains(&e.tp))
+                            .collect();
+                        if let Err(e) = self.queue_commit(entries).await {
+                            tracing::warn!(error = %e, "commit on revoke failed");
+                        }
+                    }
+                    if let Some(slot) = self.listener.clone() {
+                        // A callback that receives again finds the slot
+                        // busy and does not run itself twice.
+                        if let Ok(mut listener) = slot.0.try_lock() {
+                            listener
+                                .on_partitions_revoked(self, &finish.partitions)
+                                .await;
+                        }
+                    }
+                }
+                drop(finish);
+            }
+            RebalanceCall::Assigned { partitions } => {
+                if let Some(slot) = self.listener.clone() {
+                    if let Ok(mut listener) = slot.0.try_lock() {
+                        listener.on_partitions_assigned(self, &partitions).await;
+                    }
+                }
+            }
+            RebalanceCall::Lost { partitions } => {
+                if let Some(slot) = self.listener.clone() {
+                    if let Ok(mut listener) = slot.0.try_lock() {
+                        listener.on_partitions_lost(self, &partitions).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the next fetched item until `deadline`, running rebalance
+    /// callbacks that arrive meanwhile. Cancel-safe.
+    async fn wait(&mut self, deadline: Option<Instant>) -> Waited {
+        loop {
+            let call = {
+                let calls = self.group.as_mut().map(|g| &mut g.calls);
+                tokio::select! {
+                    item = self.rx.recv() => return match item {
+                        Some(item) => Waited::Item(item),
+                        None => Waited::Closed,
+                    },
+                    Some(call) = next_call(calls) => call,
+                    () = sleep_until(deadline) => return Waited::Timeout,
+                }
+            };
+            self.handle_call(call).await;
+        }
     }
 
     /// The next rebalance event (assigned, revoked, lost, ...) not yet
@@ -351,10 +479,16 @@ impl Consumer {
                 return Err(e);
             }
             self.notify_poll();
+            if self.group.is_some() {
+                self.run_calls().await;
+            }
             if let Some(m) = self.next_buffered() {
                 return Ok(m);
             }
-            let item = self.rx.recv().await.ok_or(Error::Closed)?;
+            let item = match self.wait(None).await {
+                Waited::Item(item) => item,
+                Waited::Closed | Waited::Timeout => return Err(Error::Closed),
+            };
             if let Some(e) = self.accept(item) {
                 return Err(e);
             }
@@ -381,6 +515,9 @@ impl Consumer {
                 break;
             }
             self.notify_poll();
+            if self.group.is_some() {
+                self.run_calls().await;
+            }
             if let Some(m) = self.next_buffered() {
                 out.push(m);
                 continue;
@@ -393,10 +530,10 @@ impl Consumer {
                     if !out.is_empty() {
                         break;
                     }
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Err(_) => break,
-                        Ok(None) => return Err(Error::Closed),
-                        Ok(Some(item)) => item,
+                    match self.wait(Some(deadline)).await {
+                        Waited::Timeout => break,
+                        Waited::Closed => return Err(Error::Closed),
+                        Waited::Item(item) => item,
                     }
                 }
             };
@@ -577,11 +714,37 @@ impl Consumer {
         } else {
             Ok(())
         };
-        if let Some(g) = self.group.take() {
-            let (tx, rx) = oneshot::channel();
+        if self.group.is_some() {
+            self.run_calls().await;
+            // The partitions are given up by LeaveGroup: the listener's
+            // revocation callback runs before it, once.
+            let assigned = self.assignment();
+            if let Some(slot) = self.listener.clone() {
+                if !assigned.is_empty() {
+                    let mut listener = slot.0.lock().await;
+                    listener.on_partitions_revoked(&mut self, &assigned).await;
+                }
+            }
+            self.closing = true;
+        }
+        if let Some(mut g) = self.group.take() {
+            let (tx, mut rx) = oneshot::channel();
             if g.commands.send(GroupCommand::Close(tx)).is_ok() {
                 let wait = self.shared.client.config().request_timeout() * 2;
-                let _ = tokio::time::timeout(wait, rx).await;
+                let deadline = Instant::now() + wait;
+                // Revocations queued meanwhile only remove partitions.
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        Some(call) = g.calls.recv() => {
+                            if let RebalanceCall::Revoked { partitions, done } = call {
+                                self.shared.remove_partitions(&partitions);
+                                let _ = done.send(());
+                            }
+                        }
+                        () = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
             }
         }
         self.shutdown();
@@ -810,9 +973,39 @@ async fn commit_now(shared: &Shared, entries: &[CommitEntry]) -> Result<(), Erro
     let who = shared.identity().ok_or_else(no_group)?;
     let result = commit(&shared.client, &who, entries, shared.config.retry_backoff).await;
     if let Err(e) = &result {
+        shared.report_commit_error(e, &who);
         tracing::warn!(group = who.group_id, error = %e, "commit failed");
     }
     result
+}
+
+/// Removes revoked partitions and opens the JoinGroup gate when dropped,
+/// whether the revocation callback finished or was cancelled.
+struct FinishRevocation {
+    shared: Arc<Shared>,
+    partitions: Vec<TopicPartition>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for FinishRevocation {
+    fn drop(&mut self) {
+        self.shared.remove_partitions(&self.partitions);
+        self.shared.assignment_epoch.fetch_add(1, Ordering::Release);
+        self.shared.wake();
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The next rebalance call, or never without a group.
+async fn next_call(
+    calls: Option<&mut mpsc::UnboundedReceiver<RebalanceCall>>,
+) -> Option<RebalanceCall> {
+    match calls {
+        Some(calls) => calls.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn not_assigned(tp: &TopicPartition) -> Error {

@@ -105,6 +105,54 @@ where
     }
 }
 
+/// The error an application sees when the coordinator refuses a commit
+/// because of the member's standing, with advice; `None` for other codes.
+/// These are not retried: the same identity would be refused again.
+pub(crate) fn commit_failed(code: ErrorCode, who: &CommitIdentity) -> Option<Error> {
+    let simple = who.generation_id < 0;
+    let advice = match code {
+        ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration if simple => {
+            "the group has active members, and a consumer outside the group (manual \
+             assignment) cannot commit for it; use a group.id of its own, or subscribe"
+        }
+        ErrorCode::IllegalGeneration => {
+            "the group rebalanced without this member, whose partitions may now belong to \
+             another member (their messages since the last commit will be processed again); \
+             the member is rejoining: keep calling recv, and commit the new assignment"
+        }
+        ErrorCode::UnknownMemberId => {
+            "the coordinator expelled this member (session timeout or poll interval \
+             exceeded); its partitions may now belong to another member; the member is \
+             rejoining with a new id: keep calling recv, and commit the new assignment"
+        }
+        ErrorCode::RebalanceInProgress => {
+            "the group is rebalancing; the member is rejoining: keep calling recv, and \
+             commit again once partitions are assigned (a rebalance listener can commit \
+             before partitions are revoked)"
+        }
+        ErrorCode::FencedInstanceId => {
+            "another consumer with the same group.instance.id took over; this one stopped: \
+             give each instance its own group.instance.id"
+        }
+        _ => return None,
+    };
+    Some(Error::CommitFailed { code, advice })
+}
+
+/// Whether a commit error says something membership must act on (rejoin,
+/// find the coordinator, stop).
+pub(crate) fn is_membership_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::UnknownMemberId
+            | ErrorCode::IllegalGeneration
+            | ErrorCode::RebalanceInProgress
+            | ErrorCode::FencedInstanceId
+            | ErrorCode::NotCoordinator
+            | ErrorCode::CoordinatorNotAvailable
+    )
+}
+
 /// Commits `entries` for `who`.
 pub(crate) async fn commit(
     client: &Client,
@@ -116,8 +164,12 @@ pub(crate) async fn commit(
         return Ok(());
     }
     let timeout = client.config().request_timeout();
-    with_retries(client, &who.group_id, timeout, retry_backoff, || {
-        commit_once(client, who, entries)
+    with_retries(client, &who.group_id, timeout, retry_backoff, || async {
+        commit_once(client, who, entries).await.map_err(|e| {
+            e.code()
+                .and_then(|code| commit_failed(code, who))
+                .unwrap_or(e)
+        })
     })
     .await
 }

@@ -17,10 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
 use super::commit::{CommitEntry, CommitIdentity, commit};
 use super::pattern::TopicPattern;
+use super::rebalance::RebalanceCall;
 use super::shared::Shared;
 use super::state::StartOffset;
 use crate::error::Error;
@@ -28,6 +31,7 @@ use crate::group::{
     GroupEvent, GroupResponse, Membership, RequestId, Timeouts, TopicPartition,
     send_membership_request, sleep_until,
 };
+use klamm_protocol::ErrorCode;
 
 /// What the consumer tells the group task.
 #[derive(Debug)]
@@ -41,6 +45,8 @@ pub(crate) enum GroupCommand {
     SubscribePattern(TopicPattern),
     /// Leave the group; answered once membership has closed.
     Close(oneshot::Sender<()>),
+    /// A commit made in `generation_id` was refused with a membership error.
+    CommitError { code: ErrorCode, generation_id: i32 },
 }
 
 /// Runs one member until it closes or fails. With a `pattern`, the
@@ -51,7 +57,11 @@ pub(crate) async fn run(
     mut pattern: Option<TopicPattern>,
     mut commands: mpsc::UnboundedReceiver<GroupCommand>,
     events: mpsc::UnboundedSender<GroupEvent>,
+    calls: mpsc::UnboundedSender<RebalanceCall>,
 ) {
+    // Revocations the application's callback is still handling: JoinGroup
+    // waits until each has answered (or its consumer is gone).
+    let mut gates: FuturesUnordered<oneshot::Receiver<()>> = FuturesUnordered::new();
     let mut metadata = shared.client.metadata_changes();
     let mut metadata_open = true;
     let (done_tx, mut done_rx) =
@@ -69,7 +79,13 @@ pub(crate) async fn run(
         // commit those partitions in this generation.
         while let Some(event) = m.poll_event() {
             let last = matches!(event, GroupEvent::Closed | GroupEvent::Fatal(_));
-            apply(&shared, &event, identity.as_ref()).await;
+            if shared.listening.load(Ordering::Acquire) {
+                if let Some(gate) = dispatch(&shared, &event, identity.as_ref(), &calls).await {
+                    gates.push(gate);
+                }
+            } else {
+                apply(&shared, &event, identity.as_ref()).await;
+            }
             let _ = events.send(event);
             if last {
                 for c in closing.drain(..) {
@@ -78,6 +94,7 @@ pub(crate) async fn run(
                 return;
             }
         }
+        m.hold_join(!gates.is_empty());
         while let Some(t) = m.poll_request(Instant::now()) {
             let (client, done) = (shared.client.clone(), done_tx.clone());
             let timeouts = Timeouts {
@@ -120,6 +137,21 @@ pub(crate) async fn run(
                     follow_pattern(&shared, &mut m, &p);
                     pattern = Some(p);
                 }
+                Some(GroupCommand::CommitError { code, generation_id }) => {
+                    // Generation errors of an older generation are stale: the
+                    // member has rejoined since. Coordinator moves always count.
+                    let current = m.generation().is_some_and(|g| g.generation_id == generation_id);
+                    let generational = matches!(
+                        code,
+                        ErrorCode::IllegalGeneration
+                            | ErrorCode::UnknownMemberId
+                            | ErrorCode::RebalanceInProgress
+                    );
+                    if current || !generational {
+                        tracing::info!(%code, "commit refused; membership acts on it");
+                        m.handle_commit_error(code, Instant::now());
+                    }
+                }
                 Some(GroupCommand::Close(done)) => {
                     closing.push(done);
                     m.close();
@@ -129,9 +161,54 @@ pub(crate) async fn run(
                     m.close();
                 }
             },
+            Some(_) = gates.next(), if !gates.is_empty() => {}
             () = sleep_until(wake) => {}
         }
     }
+}
+
+/// With a rebalance listener: hands the event to the consumer, which runs
+/// the callback inside its receive calls. A revocation returns the gate
+/// that holds JoinGroup back until the consumer has committed, run the
+/// callback and removed the partitions. Without a consumer to answer, the
+/// event is applied here as without a listener.
+async fn dispatch(
+    shared: &Shared,
+    event: &GroupEvent,
+    identity: Option<&CommitIdentity>,
+    calls: &mpsc::UnboundedSender<RebalanceCall>,
+) -> Option<oneshot::Receiver<()>> {
+    match event {
+        GroupEvent::Revoked { partitions, .. } => {
+            tracing::info!(
+                ?partitions,
+                "partitions revoked, waiting for the rebalance listener"
+            );
+            let (done, gate) = oneshot::channel();
+            let call = RebalanceCall::Revoked {
+                partitions: partitions.clone(),
+                done,
+            };
+            if calls.send(call).is_ok() {
+                return Some(gate);
+            }
+            apply(shared, event, identity).await;
+        }
+        GroupEvent::Assigned { partitions, .. } => {
+            apply(shared, event, identity).await;
+            let _ = calls.send(RebalanceCall::Assigned {
+                partitions: partitions.clone(),
+            });
+        }
+        GroupEvent::Lost { partitions, .. } => {
+            apply(shared, event, identity).await;
+            let _ = calls.send(RebalanceCall::Lost {
+                partitions: partitions.clone(),
+            });
+        }
+        _ => apply(shared, event, identity).await,
+    }
+    None
 }
 
 /// Subscribes to the topics `pattern` selects in the latest metadata;
@@ -187,6 +264,7 @@ async fn apply(shared: &Shared, event: &GroupEvent, identity: Option<&CommitIden
                     if let Err(e) =
                         commit(&shared.client, who, &positions, shared.config.retry_backoff).await
                     {
+                        shared.report_commit_error(&e, who);
                         tracing::warn!(error = %e, "commit on revoke failed");
                     }
                 }

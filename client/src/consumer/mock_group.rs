@@ -78,6 +78,11 @@ impl MockGroup {
         self.lock().steps.iter().map(|(_, s)| s.clone()).collect()
     }
 
+    /// The steps with when they arrived.
+    pub(super) fn timed_steps(&self) -> Vec<(Instant, Step)> {
+        self.lock().steps.clone()
+    }
+
     /// The subscription of the last JoinGroup.
     pub(super) fn last_join(&self) -> Option<Vec<String>> {
         self.lock().steps.iter().rev().find_map(|(_, s)| match s {
@@ -105,6 +110,11 @@ impl MockGroup {
     /// Makes heartbeats answer REBALANCE_IN_PROGRESS until the next join.
     pub(super) fn start_rebalance(&self) {
         self.lock().rebalancing = true;
+    }
+
+    /// The next OffsetCommit answers `code` on every partition.
+    pub(super) fn fail_next_commit(&self, code: ErrorCode) {
+        self.lock().commit_errors.push_back(code);
     }
 
     /// Installs the coordinator's handlers on `cluster`.

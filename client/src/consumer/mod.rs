@@ -38,6 +38,7 @@ mod mock_group;
 mod mock_tests;
 mod pattern;
 mod progress;
+mod rebalance;
 #[cfg(test)]
 mod session_tests;
 mod shared;
@@ -48,4 +49,5 @@ pub use api::{Consumer, PendingCommit};
 pub use commit::Committed;
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use message::Message;
+pub use rebalance::{RebalanceFuture, RebalanceListener};
 pub use state::StartOffset;

@@ -1,13 +1,14 @@
 //! What the consumer, its supervisor and its fetch tasks share, and the
 //! items fetch tasks hand to the consumer.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-use super::commit::{CommitEntry, CommitIdentity};
+use super::commit::{CommitEntry, CommitIdentity, is_membership_code};
 use super::config::ConsumerConfig;
+use super::group_task::GroupCommand;
 use super::message::Message;
 use super::progress::HandedProgress;
 use super::state::FetchState;
@@ -35,6 +36,14 @@ pub(crate) struct Shared {
     identity: Mutex<Option<CommitIdentity>>,
     /// How far the application got in the chunk it is draining.
     pub(crate) handed: HandedProgress,
+    /// A rebalance listener is set: the group task hands rebalance events
+    /// to the consumer to run it.
+    pub(crate) listening: AtomicBool,
+    /// The group task's commands (group mode), for commit errors that
+    /// membership must act on.
+    /// Weak: the group task must still see its commands close when the
+    /// consumer is dropped.
+    group: Mutex<Option<mpsc::WeakUnboundedSender<GroupCommand>>>,
 }
 
 impl Shared {
@@ -56,6 +65,8 @@ impl Shared {
                 assignment_epoch: AtomicU64::new(0),
                 identity: Mutex::new(config_identity),
                 handed: HandedProgress::default(),
+                listening: AtomicBool::new(false),
+                group: Mutex::new(None),
             }),
             rx,
         )
@@ -99,6 +110,34 @@ impl Shared {
                 leader_epoch,
             })
             .collect()
+    }
+
+    /// Connects commit-error reports to the group task.
+    pub(crate) fn set_group(&self, commands: &mpsc::UnboundedSender<GroupCommand>) {
+        *self.group.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands.downgrade());
+    }
+
+    /// Tells the group task about a commit made as `who` that failed with
+    /// an error membership must act on (rejoin, find the coordinator).
+    pub(crate) fn report_commit_error(&self, error: &Error, who: &CommitIdentity) {
+        let Some(code) = error.code().filter(|c| is_membership_code(*c)) else {
+            return;
+        };
+        if who.generation_id < 0 {
+            return;
+        }
+        let group = self
+            .group
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(mpsc::WeakUnboundedSender::upgrade);
+        if let Some(group) = group {
+            let _ = group.send(GroupCommand::CommitError {
+                code,
+                generation_id: who.generation_id,
+            });
+        }
     }
 
     /// Wakes every task waiting for a change.

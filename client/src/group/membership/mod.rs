@@ -142,6 +142,8 @@ pub struct Membership {
     fetch_after: Instant,
     leave_pending: Option<String>,
     rejoin_reason: String,
+    /// The application is still handling a revocation: JoinGroup waits.
+    join_held: bool,
 }
 
 impl Membership {
@@ -174,6 +176,7 @@ impl Membership {
             fetch_after: now,
             leave_pending: None,
             rejoin_reason: "joining".to_owned(),
+            join_held: false,
         })
     }
 
@@ -264,6 +267,20 @@ impl Membership {
             self.revoke(gone, RevokeReason::Unsubscribed);
         }
         self.request_rejoin("subscription changed", now);
+    }
+
+    /// Holds back JoinGroup (`true`) until released (`false`): the
+    /// revocation gate. The application's revocation callback runs between
+    /// a [`GroupEvent::Revoked`] and the next JoinGroup, so it can commit or
+    /// flush before the partitions are given away. Heartbeats, commits and
+    /// LeaveGroup are not held; `max.poll.interval.ms` still bounds the wait.
+    pub fn hold_join(&mut self, held: bool) {
+        self.join_held = held;
+    }
+
+    /// Whether JoinGroup is held back ([`Membership::hold_join`]).
+    pub fn join_held(&self) -> bool {
+        self.join_held
     }
 
     /// Asks for a rebalance (e.g. the leader saw partition counts change).
@@ -382,7 +399,7 @@ impl Membership {
         let heartbeat_due =
             now >= self.heartbeat_due && !self.has_in_flight(|k| *k == Kind::Heartbeat);
         match &mut self.state {
-            State::Unjoined { at } if now >= *at => match self.join_request() {
+            State::Unjoined { at } if now >= *at && !self.join_held => match self.join_request() {
                 Ok(request) => {
                     self.state = State::Joining;
                     return Some(self.send(Kind::Join, to, request, now));
@@ -441,7 +458,7 @@ impl Membership {
         let known = self.coordinator.is_some();
         match &self.state {
             State::Closed | State::Failed => return None,
-            State::Unjoined { at: when } if known => at(*when),
+            State::Unjoined { at: when } if known && !self.join_held => at(*when),
             State::Leader {
                 metadata_at,
                 sent: false,

@@ -530,6 +530,35 @@ fn heartbeat_rebalance_in_progress_revokes_everything_then_rejoins_when_eager() 
 }
 
 #[test]
+fn a_held_join_waits_for_the_revocation_gate_and_has_no_busy_timer() {
+    let mut t = Test::new(eager());
+    t.join_as_follower(&[tp(0), tp(1)], 5);
+    t.events();
+    t.fetch_offsets();
+    t.events();
+    t.advance(HEARTBEAT);
+    let (req, _) = t.heartbeat();
+    t.respond(&req, hb(ErrorCode::RebalanceInProgress));
+    assert!(matches!(t.events()[..], [GroupEvent::Revoked { .. }]));
+    // The application's revocation callback runs now: no JoinGroup.
+    t.m.hold_join(true);
+    assert!(t.m.join_held());
+    t.no_request();
+    let wake = t.m.poll_timeout();
+    assert!(
+        wake.is_none_or(|w| w > t.now),
+        "a held join must not wake at once: {wake:?}"
+    );
+    t.advance(Duration::from_secs(2));
+    t.no_request();
+    assert_eq!(t.m.state(), MemberState::Unjoined);
+    // Released: the JoinGroup goes out.
+    t.m.hold_join(false);
+    let (_, j) = t.join();
+    assert_eq!(j.member_id.as_str(), "m1");
+}
+
+#[test]
 fn heartbeat_unknown_member_loses_partitions_and_resets_the_member_id() {
     let mut t = Test::new(eager());
     t.join_as_follower(&[tp(0)], 5);
