@@ -86,7 +86,8 @@ pub struct ConsumerConfig {
     /// order (`range`, `roundrobin`, `cooperative-sticky`; Java class names
     /// are accepted). Default: range, cooperative-sticky.
     pub assignment_strategies: Vec<String>,
-    /// `client.rack`, sent to the broker in Fetch (and to assignors).
+    /// `client.rack`, sent to the broker in Fetch (KIP-392: the leader may
+    /// name a replica in this rack to read from) and to assignors.
     pub client_rack: Option<String>,
     /// `max.poll.records`: the most messages one [`recv_batch`] returns when
     /// the caller asks for more (default 500).

@@ -16,6 +16,10 @@
 //! backing off); the broker leaves out partitions with nothing new. A
 //! broker that answers session id 0 (tansu 0.6.0 does) gets full fetches.
 //! On close the session is closed (epoch -1).
+//!
+//! With `client.rack` the request names the rack (v11+); a partition the
+//! leader answers with a `preferred_read_replica` moves to that broker's
+//! task until `metadata.max.age.ms` passes or the replica errs (KIP-392).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,9 +125,10 @@ async fn fetch_once(
             tracing::debug!(broker, error = %e, "fetch failed");
             client.report(&e);
             session.reset();
-            shared
-                .lock()
-                .release(&plans, Instant::now() + config.retry_backoff);
+            let mut state = shared.lock();
+            state.leave_read_replica(&plans, broker);
+            state.release(&plans, Instant::now() + config.retry_backoff);
+            drop(state);
             shared.wake();
             return;
         }
@@ -244,6 +249,12 @@ fn build_request(
             .with_session_epoch(planned.epoch)
             .with_forgotten_topics_data(forgotten);
     }
+    if version >= 11 {
+        // KIP-392: the leader may name a replica in our rack to read from.
+        if let Some(rack) = &config.client_rack {
+            request = request.with_rack_id(klamm_protocol::StrBytes::from(rack.as_str()));
+        }
+    }
     request
 }
 
@@ -281,6 +292,20 @@ fn handle_partition(shared: &Shared, broker: i32, plan: &FetchPlan, data: &Parti
         });
         let mut state = shared.lock();
         let Some(cursor) = state.current(plan) else {
+            return false;
+        };
+        if data.preferred_read_replica >= 0 && data.preferred_read_replica != broker {
+            // KIP-392: read from that replica until metadata.max.age.ms
+            // passes or it answers an error; the supervisor starts its
+            // fetch task.
+            let until = Instant::now() + shared.client.config().metadata_max_age();
+            tracing::debug!(tp = %plan.tp, replica = data.preferred_read_replica, "reading from the preferred replica");
+            cursor.read_replica = Some((data.preferred_read_replica, until));
+            drop(state);
+            shared.wake();
+            state = shared.lock();
+        }
+        let Some(cursor) = state.current_unchecked(plan) else {
             return false;
         };
         cursor.high_watermark = data.high_watermark;
@@ -330,6 +355,15 @@ fn handle_partition(shared: &Shared, broker: i32, plan: &FetchPlan, data: &Parti
     let Some(cursor) = state.current(plan) else {
         return false;
     };
+    if cursor.read_replica.is_some_and(|(r, _)| r == broker) {
+        // Any error from a read replica (lagging, moved, out of range on
+        // it): back to the leader, which decides.
+        tracing::debug!(tp = %plan.tp, broker, %error, "read replica failed; back to the leader");
+        cursor.read_replica = None;
+        drop(state);
+        shared.wake();
+        return false;
+    }
     if code == ErrorCode::OffsetOutOfRange {
         if cursor.out_of_range(config.auto_offset_reset) {
             tracing::info!(tp = %plan.tp, offset = plan.fetch_offset, "offset out of range, resetting");

@@ -195,6 +195,14 @@ impl MockFetch {
         self.lock().sessions.len()
     }
 
+    /// Answers `preferred_read_replica` for a partition to fetchers that
+    /// send a rack id, and lets that broker serve it (-1: none).
+    pub(crate) fn set_preferred_replica(&self, topic: &str, partition: i32, broker: i32) {
+        self.lock()
+            .preferred
+            .insert((topic.to_owned(), partition), broker);
+    }
+
     /// Every Fetch received so far.
     pub(crate) fn seen(&self) -> Vec<SeenFetch> {
         self.lock().seen.clone()
@@ -294,7 +302,7 @@ impl MockFetch {
 
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
         for (key, cached) in considered.iter_mut() {
-            let data = partition_data(&inner, ctx, key, cached);
+            let data = partition_data(&inner, ctx, key, cached, !req.rack_id.is_empty());
             let watermarks = (data.high_watermark, data.log_start_offset);
             let has_records = data.records.as_ref().is_some_and(|r| !r.is_empty());
             let include = !incremental
@@ -339,7 +347,13 @@ impl MockFetch {
 }
 
 /// Records from the fetch offset, or the partition's error.
-fn partition_data(inner: &Inner, ctx: &MockContext, key: &Key, cached: &Cached) -> PartitionData {
+fn partition_data(
+    inner: &Inner,
+    ctx: &MockContext,
+    key: &Key,
+    cached: &Cached,
+    has_rack: bool,
+) -> PartitionData {
     let batches = inner.logs.get(key).map(Vec::as_slice).unwrap_or(&[]);
     let end = batches.last().map_or(0, |b| b.1 + 1);
     let data = PartitionData::default()
@@ -361,8 +375,8 @@ fn partition_data(inner: &Inner, ctx: &MockContext, key: &Key, cached: &Cached) 
     if cached.fetch_offset < 0 || cached.fetch_offset > end {
         return data.with_error_code(ErrorCode::OffsetOutOfRange.code());
     }
-    // The leader tells a fetcher from another rack where to read instead.
-    if let Some(p) = preferred.filter(|p| *p != ctx.broker) {
+    // The leader tells a fetcher that names its rack where to read instead.
+    if let Some(p) = preferred.filter(|p| *p != ctx.broker && has_rack) {
         return data.with_preferred_read_replica(p);
     }
     let mut out = Vec::new();

@@ -40,6 +40,8 @@ mod pattern;
 mod progress;
 mod rebalance;
 #[cfg(test)]
+mod rack_tests;
+#[cfg(test)]
 mod session_tests;
 mod shared;
 mod state;

@@ -66,6 +66,11 @@ pub(crate) struct Cursor {
     pub(crate) leader: Option<i32>,
     /// The leader epoch from metadata (-1 when unknown).
     pub(crate) leader_epoch: i32,
+    /// A replica the leader told us to read from (KIP-392
+    /// `preferred_read_replica`), until the instant given; fetches go
+    /// there instead of the leader. Cleared on any error from it and on a
+    /// leader change.
+    pub(crate) read_replica: Option<(i32, Instant)>,
     /// Not fetched again before this instant (after a retriable error).
     pub(crate) backoff_until: Option<Instant>,
     /// From the last Fetch response (-1 until one arrives).
@@ -87,6 +92,7 @@ impl Cursor {
             failed: false,
             leader: None,
             leader_epoch: -1,
+            read_replica: None,
             backoff_until: None,
             high_watermark: -1,
             last_stable_offset: -1,
@@ -143,6 +149,19 @@ impl Cursor {
         };
         self.start_at(start);
         true
+    }
+
+    /// The broker to fetch from now: the read replica while it is valid,
+    /// else the leader.
+    pub(crate) fn fetch_from(&mut self, now: Instant) -> Option<i32> {
+        match self.read_replica {
+            Some((broker, until)) if until > now => Some(broker),
+            Some(_) => {
+                self.read_replica = None;
+                self.leader
+            }
+            None => self.leader,
+        }
     }
 
     /// Consumer lag: high watermark minus position, when both are known.
@@ -285,7 +304,7 @@ impl FetchState {
         }
         let mut plans: Vec<FetchPlan> = Vec::new();
         for (tp, c) in &mut self.cursors {
-            let ready = c.leader == Some(broker)
+            let ready = c.fetch_from(now) == Some(broker)
                 && !c.paused
                 && !c.in_flight
                 && !c.failed
@@ -320,6 +339,26 @@ impl FetchState {
         Some(c)
     }
 
+    /// The cursor for `plan` if its version is still current, without
+    /// touching `in_flight` (for a second look after [`Self::current`]).
+    pub(crate) fn current_unchecked(&mut self, plan: &FetchPlan) -> Option<&mut Cursor> {
+        self.cursors
+            .get_mut(&plan.tp)
+            .filter(|c| c.version == plan.version)
+    }
+
+    /// Sends partitions that were read from `broker` as a read replica
+    /// back to their leader (the replica failed).
+    pub(crate) fn leave_read_replica(&mut self, plans: &[FetchPlan], broker: i32) {
+        for p in plans {
+            if let Some(c) = self.current_unchecked(p) {
+                if c.read_replica.is_some_and(|(r, _)| r == broker) {
+                    c.read_replica = None;
+                }
+            }
+        }
+    }
+
     /// Releases the in-flight mark of plans whose request failed, backing
     /// them off until `until`.
     pub(crate) fn release(&mut self, plans: &[FetchPlan], until: Instant) {
@@ -328,6 +367,18 @@ impl FetchState {
                 c.backoff_until = Some(until);
             }
         }
+    }
+
+    /// Brokers some partition reads from instead of its leader.
+    pub(crate) fn read_replicas(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .cursors
+            .values()
+            .filter_map(|c| c.read_replica.map(|r| r.0))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The earliest instant a backed-off partition becomes fetchable.
@@ -414,6 +465,29 @@ mod tests {
         s.resume(&tp(0));
         let plans = s.take_fetchable(1, Instant::now());
         assert_eq!(plans[0].fetch_offset, 10);
+    }
+
+    #[test]
+    fn a_read_replica_takes_the_partition_until_it_expires() {
+        let mut s = state_with(&[(0, StartOffset::At(0)), (1, StartOffset::At(0))]);
+        let now = Instant::now();
+        let until = now + Duration::from_secs(60);
+        s.cursors.get_mut(&tp(0)).unwrap().read_replica = Some((3, until));
+        assert_eq!(s.read_replicas(), [3]);
+        let leader: Vec<i32> = s
+            .take_fetchable(1, now)
+            .iter()
+            .map(|p| p.tp.partition)
+            .collect();
+        assert_eq!(leader, [1], "partition 0 is read from broker 3");
+        let replica = s.take_fetchable(3, now);
+        assert_eq!(replica.len(), 1);
+        assert_eq!(replica[0].tp, tp(0));
+        // Past its validity the leader serves it again.
+        s.cursors.get_mut(&tp(0)).unwrap().in_flight = false;
+        assert!(s.take_fetchable(3, until).is_empty());
+        assert_eq!(s.take_fetchable(1, until).len(), 1);
+        assert!(s.cursors[&tp(0)].read_replica.is_none());
     }
 
     #[test]

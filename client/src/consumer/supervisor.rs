@@ -72,6 +72,10 @@ fn assign_leaders(shared: &Arc<Shared>, fetchers: &mut HashSet<i32>) -> bool {
             }
             match meta.leader(&tp.topic, tp.partition) {
                 Some((broker, epoch)) => {
+                    if c.leader != Some(broker.addr.id) || c.leader_epoch != epoch {
+                        // A new leader may prefer another replica.
+                        c.read_replica = None;
+                    }
                     c.leader = Some(broker.addr.id);
                     c.leader_epoch = epoch;
                     leaders.push(broker.addr.id);
@@ -83,6 +87,9 @@ fn assign_leaders(shared: &Arc<Shared>, fetchers: &mut HashSet<i32>) -> bool {
             }
         }
     }
+    // Replicas the leaders sent some partitions to (KIP-392) need a fetch
+    // task too.
+    leaders.extend(shared.lock().read_replicas());
     let mut spawned = false;
     for id in leaders {
         if fetchers.insert(id) {
