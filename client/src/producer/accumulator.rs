@@ -10,8 +10,10 @@
 //!                                   RecordBatchBuilder::append (in place)
 //!
 //! drain(broker) ──▶ for each partition it leads: seal the open batch if
-//!                   linger expired / flush / memory pressure / closing,
-//!                   then take the head of the ready queue if allowed
+//!                   full, or if linger expired / flush / memory pressure /
+//!                   closing AND it is sent now (else it stays open and
+//!                   keeps filling), then take the head of the ready queue
+//!                   if allowed
 //!                   (retry backoff, in-flight limits, retries go alone),
 //!                   stamping producer id, epoch and sequence on first send
 //! acked / retry / failed ──▶ in-flight counts, requeue in order, free memory
@@ -413,6 +415,8 @@ impl Accumulator {
     }
 
     /// A sender waits for memory (open batches count as ready meanwhile).
+    /// Every call must be paired with [`Self::remove_memory_waiter`], also
+    /// when the waiting future is dropped (`handle.rs` uses a drop guard).
     pub(crate) fn add_memory_waiter(&mut self) {
         self.memory_waiters += 1;
     }
@@ -478,6 +482,12 @@ impl Accumulator {
         self.producer
     }
 
+    /// Senders waiting for buffer space now.
+    #[cfg(test)]
+    pub(crate) fn memory_waiters(&self) -> usize {
+        self.memory_waiters
+    }
+
     fn force_ready(&self) -> bool {
         self.flushing > 0 || self.memory_waiters > 0 || self.closing
     }
@@ -525,11 +535,20 @@ impl Accumulator {
             let Some(q) = t.partitions.get_mut(*i) else {
                 continue;
             };
+            // The open batch is sealed when it is full, or when it is due
+            // (linger, flush, memory pressure, close) and is sent in this
+            // very drain: next in line (nothing sealed before it), an
+            // in-flight slot free and room in this request. A due batch
+            // that cannot go yet stays open and keeps taking records until
+            // it can (Kafka's rule), instead of being cut short while it
+            // waits anyway (tiny batches under load with a short linger).
             if let Some(open) = &q.open {
-                let due = force
-                    || now.saturating_duration_since(open.created) >= linger
-                    || open.size() >= batch_size;
-                if due {
+                let full = open.size() >= batch_size;
+                let due = force || now.saturating_duration_since(open.created) >= linger;
+                let goes_now = q.ready.is_empty()
+                    && !slot_busy(q, max_in_flight, idempotent)
+                    && (out.is_empty() || total + open.size() <= max_bytes);
+                if full || (due && goes_now) {
                     if let Some(b) = q.open.take() {
                         q.ready.push_back(b);
                     }
@@ -546,9 +565,8 @@ impl Accumulator {
                 continue;
             };
             if head.retry_at.is_some_and(|at| at > now)
-                || q.in_flight >= max_in_flight
+                || slot_busy(q, max_in_flight, idempotent)
                 || (head.attempts > 0 && q.in_flight > 0)
-                || (idempotent && !q.acked_once && q.in_flight > 0)
                 || (!out.is_empty() && total + head.size() > max_bytes)
             {
                 continue;
@@ -621,14 +639,22 @@ impl Accumulator {
     /// it waits for an in-flight request to finish, and the sink wakes for
     /// that response anyway. (Counting it as due now made the sink spin
     /// while requests were in flight.)
+    ///
+    /// Likewise an open batch behind sealed ones or behind a full set of
+    /// in-flight slots: `drain` leaves it open until it can go, so its
+    /// linger end is no deadline either.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
+        let max_in_flight = self.config.max_in_flight.max(1);
+        let idempotent = self.config.idempotent;
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for q in self.topics.values().flat_map(|t| t.partitions.iter()) {
             if let Some(b) = &q.open {
-                consider(b.created + linger);
+                if q.ready.is_empty() && !slot_busy(q, max_in_flight, idempotent) {
+                    consider(b.created + linger);
+                }
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
@@ -767,6 +793,13 @@ fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header
         .map(|h| 2 * VARINT32 + h.key.len() + h.value.as_ref().map_or(0, |v| v.len()))
         .sum();
     fixed + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + header_bytes
+}
+
+/// Whether `q` may not send another batch until a response comes back:
+/// `max.in.flight` batches out, or (idempotence) one batch out before the
+/// partition's first acknowledgement.
+fn slot_busy(q: &PartitionQueue, max_in_flight: usize, idempotent: bool) -> bool {
+    q.in_flight >= max_in_flight || (idempotent && !q.acked_once && q.in_flight > 0)
 }
 
 /// Kafka's sequence arithmetic: wraps from `i32::MAX` to 0.

@@ -519,3 +519,152 @@ fn topic_hashes_differ_for_names_that_share_prefixes_and_lengths() {
     let hashes: BTreeSet<u64> = names.iter().map(|n| b.hash_one(n)).collect();
     assert_eq!(hashes.len(), names.len());
 }
+
+#[test]
+fn a_lingered_batch_that_cannot_be_sent_keeps_filling() {
+    // Linger expired, but the partition's one in-flight slot is taken:
+    // sealing now would only make a small batch that waits anyway.
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        max_in_flight: 1,
+        ..config()
+    });
+    drop(send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    ));
+    let first = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(first.len(), 1);
+    let t1 = t0 + Duration::from_millis(6);
+    drop(send(
+        &mut a,
+        t1,
+        ProducerRecord::new("t").partition(0).value(b"b"),
+    ));
+    let late = t1 + Duration::from_millis(10);
+    assert!(a.drain(late, 1, 1_000).is_empty());
+    // Memory pressure (a sender waiting for space) does not cut it either.
+    a.add_memory_waiter();
+    assert!(a.drain(late, 1, 1_000).is_empty());
+    // Later records join the same open batch.
+    let c = send(
+        &mut a,
+        late,
+        ProducerRecord::new("t").partition(0).value(b"c"),
+    );
+    assert!(!c.wake, "no new batch was opened");
+    let d = send(
+        &mut a,
+        late,
+        ProducerRecord::new("t").partition(0).value(b"d"),
+    );
+    assert!(!d.wake, "no new batch was opened");
+    a.remove_memory_waiter();
+    for b in first {
+        ack(&mut a, b, 0);
+    }
+    // The slot is free: the batch is sealed and sent with all three.
+    let next = a.drain(late, 1, 1_000);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].record_count(), 3);
+    assert!(a.drain(late, 1, 1_000).is_empty(), "nothing else queued");
+}
+
+#[test]
+fn batches_still_end_at_batch_size_while_they_wait() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        max_in_flight: 1,
+        ..config()
+    });
+    drop(send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    ));
+    let first = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(first.len(), 1);
+    // 20 records of 30 bytes while the slot is taken and linger is long
+    // past: batch.size (200) still ends each batch.
+    let late = t0 + Duration::from_millis(50);
+    let v = [1u8; 30];
+    for _ in 0..20 {
+        drop(send(
+            &mut a,
+            late,
+            ProducerRecord::new("t").partition(0).value(&v),
+        ));
+        assert!(a.drain(late, 1, 1_000).is_empty(), "slot taken");
+    }
+    for b in first {
+        ack(&mut a, b, 0);
+    }
+    let mut counts = Vec::new();
+    // The last batch was opened at `late`: drain after its linger.
+    let after = late + Duration::from_millis(5);
+    while let Some(b) = a.drain(after, 1, 1_000).pop() {
+        assert!(b.size() <= 200, "{}", b.size());
+        counts.push(b.record_count());
+        ack(&mut a, b, 0);
+        assert!(counts.len() <= 20);
+    }
+    assert_eq!(counts.iter().sum::<u32>(), 20);
+    assert!(counts.len() >= 3, "{counts:?}");
+    assert!(
+        counts[..counts.len() - 1].iter().all(|&n| n >= 3),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn idempotent_sequences_count_records_appended_while_waiting() {
+    // The sequence is stamped when a batch is drained, so records that
+    // joined the open batch while the first batch was in flight are in
+    // its sequence range.
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        idempotent: true,
+        ..config()
+    });
+    a.set_producer(7, 0);
+    drop(send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"a"),
+    ));
+    let first = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].stamp.unwrap().base_sequence, 0);
+    let late = t0 + Duration::from_millis(50);
+    for v in [b"b", b"c", b"d"] {
+        drop(send(
+            &mut a,
+            t0 + Duration::from_millis(6),
+            ProducerRecord::new("t").partition(0).value(v),
+        ));
+        // One batch in flight before the first ack: the open batch waits.
+        assert!(a.drain(late, 1, 1_000).is_empty());
+    }
+    assert_eq!(
+        a.next_deadline(),
+        Some(t0 + Duration::from_millis(6) + Duration::from_secs(120))
+    );
+    for b in first {
+        ack(&mut a, b, 0);
+    }
+    let second = a.drain(late, 1, 1_000);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].record_count(), 3);
+    assert_eq!(second[0].stamp.unwrap().base_sequence, 1);
+    drop(send(
+        &mut a,
+        late,
+        ProducerRecord::new("t").partition(0).value(b"e"),
+    ));
+    for b in second {
+        ack(&mut a, b, 1);
+    }
+    let third = a.drain(late + Duration::from_millis(5), 1, 1_000);
+    assert_eq!(third[0].stamp.unwrap().base_sequence, 4);
+}

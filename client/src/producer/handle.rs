@@ -273,6 +273,9 @@ impl Producer {
 
     /// Enqueues a record, waiting (up to `max.block.ms`) only for topic
     /// metadata or buffer space, and returns its delivery future.
+    ///
+    /// Cancel-safe: dropping this future before it completes (a timeout
+    /// around it, say) enqueues nothing and leaves no state behind.
     pub async fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
         self.enqueue(record, None).await
     }
@@ -393,6 +396,19 @@ impl Producer {
         });
     }
 
+    /// The accumulator, for tests that check its state.
+    #[cfg(test)]
+    pub(crate) fn accumulator(&self) -> MutexGuard<'_, Accumulator> {
+        self.handle.shared.acc()
+    }
+
+    /// Appends `record`, waiting for metadata or memory as needed.
+    ///
+    /// Cancel-safe: the record is appended only by a synchronous `append`
+    /// that returns at once, so a future dropped at any await appended
+    /// nothing (its callback is dropped uncalled); the memory-waiter count
+    /// is restored by [`MemoryWaiter`]'s drop, and the `Notified` and
+    /// timeout it awaited deregister themselves when dropped.
     async fn enqueue(
         &self,
         record: ProducerRecord<'_>,
@@ -443,10 +459,14 @@ impl Producer {
                     freed.as_mut().enable();
                     outcome = self.append(&record, &mut callback);
                     if matches!(outcome, Err(AppendError::Full)) {
-                        shared.acc().add_memory_waiter();
+                        // Counted until the wait ends, however it ends:
+                        // a dropped `send` (a timeout around it, a
+                        // disconnected client) must not leave the
+                        // producer under memory pressure for good.
+                        let waiting = MemoryWaiter::register(shared);
                         shared.wake_sinks();
                         let waited = tokio::time::timeout_at(deadline, freed).await;
-                        shared.acc().remove_memory_waiter();
+                        drop(waiting);
                         if waited.is_err() {
                             return Err(ProduceError::MaxBlock {
                                 what: "buffer space (buffer.memory)",
@@ -458,5 +478,25 @@ impl Producer {
                 }
             }
         }
+    }
+}
+
+/// One sender counted as waiting for buffer space (which makes open batches
+/// due, see `Accumulator::force_ready`) for as long as this lives: dropping
+/// it, including by dropping the `send` future mid-wait, uncounts it.
+struct MemoryWaiter<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> MemoryWaiter<'a> {
+    fn register(shared: &'a Shared) -> Self {
+        shared.acc().add_memory_waiter();
+        MemoryWaiter { shared }
+    }
+}
+
+impl Drop for MemoryWaiter<'_> {
+    fn drop(&mut self) {
+        self.shared.acc().remove_memory_waiter();
     }
 }

@@ -2,8 +2,11 @@
 //! brokers, idempotent retries, and every failure case with a defined
 //! outcome.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use klamm_protocol::{ApiKey, ErrorCode, VersionRange};
@@ -32,6 +35,11 @@ async fn producer(cluster: &MockCluster, extra: &[(&str, &str)]) -> Producer {
     ];
     pairs.extend_from_slice(extra);
     Producer::from_pairs(pairs).await.unwrap()
+}
+
+/// Polls `f` once from the test task.
+async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
 }
 
 fn key(i: usize) -> String {
@@ -338,6 +346,72 @@ async fn a_full_buffer_makes_try_send_fail_and_send_wait() {
     }
     assert_eq!(log.total("t"), log.records("t", 0).len());
     assert_eq!(p.metrics().queued_bytes, 0);
+}
+
+#[tokio::test]
+async fn a_send_dropped_while_waiting_for_memory_leaves_no_pressure_behind() {
+    let (cluster, log) = cluster(1, "t", 1).await;
+    let p = producer(
+        &cluster,
+        &[
+            ("buffer.memory", "2000"),
+            ("batch.size", "500"),
+            ("linger.ms", "60000"),
+        ],
+    )
+    .await;
+    let v = [7u8; 100];
+    // Metadata and the first ack first.
+    let first = p.send(ProducerRecord::new("t").value(&v)).await.unwrap();
+    p.flush().await;
+    first.await.unwrap();
+    cluster
+        .inject(FaultRule::new(ApiKey::Produce, Fault::Delay(Duration::from_millis(300))).times(1));
+    let mut futures = Vec::new();
+    while p
+        .try_send(ProducerRecord::new("t").value(&v))
+        .map(|d| futures.push(d))
+        .is_ok()
+    {
+        assert!(futures.len() < 100, "the buffer never filled");
+    }
+    // A send that gives up while it waits for space (a timeout around it,
+    // a client gone away), and a callback send dropped after one poll.
+    let waited = tokio::time::timeout(
+        Duration::from_millis(20),
+        p.send(ProducerRecord::new("t").value(&v)),
+    )
+    .await;
+    assert!(waited.is_err(), "it had to wait for memory");
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    let mut pending = Box::pin(p.send_with_callback(
+        ProducerRecord::new("t").value(&v),
+        move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        },
+    ));
+    assert!(poll_once(&mut pending).await.is_pending());
+    assert_eq!(p.accumulator().memory_waiters(), 1);
+    drop(pending);
+    assert_eq!(p.accumulator().memory_waiters(), 0, "waiters uncounted");
+    // The callback went with the future: its record was never queued.
+    assert_eq!(Arc::strong_count(&called), 1);
+    p.flush().await;
+    for f in futures.drain(..) {
+        f.await.unwrap();
+    }
+    let before = log.total("t");
+    // No pressure left: a new record waits for its (long) linger instead
+    // of being sent at once.
+    let mut late = p.send(ProducerRecord::new("t").value(&v)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(poll_once(&mut late).await.is_pending(), "sealed early");
+    assert_eq!(log.total("t"), before);
+    p.flush().await;
+    late.await.unwrap();
+    assert_eq!(log.total("t"), before + 1);
+    assert_eq!(called.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
