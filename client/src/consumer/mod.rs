@@ -38,9 +38,9 @@ mod mock_group;
 mod mock_tests;
 mod pattern;
 mod progress;
-mod rebalance;
 #[cfg(test)]
 mod rack_tests;
+mod rebalance;
 #[cfg(test)]
 mod session_tests;
 mod shared;
