@@ -643,7 +643,12 @@ impl Accumulator {
     /// Likewise an open batch behind sealed ones or behind a full set of
     /// in-flight slots: `drain` leaves it open until it can go, so its
     /// linger end is no deadline either.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    ///
+    /// `can_send` is false while the sink may not send at all (every
+    /// request slot taken, or throttled): then only delivery timeouts
+    /// count, as nothing could be drained at a linger or backoff end (a
+    /// past one made the sink spin until the next response).
+    pub(crate) fn next_deadline(&self, can_send: bool) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
         let max_in_flight = self.config.max_in_flight.max(1);
@@ -652,13 +657,13 @@ impl Accumulator {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for q in self.topics.values().flat_map(|t| t.partitions.iter()) {
             if let Some(b) = &q.open {
-                if q.ready.is_empty() && !slot_busy(q, max_in_flight, idempotent) {
+                if can_send && q.ready.is_empty() && !slot_busy(q, max_in_flight, idempotent) {
                     consider(b.created + linger);
                 }
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
-                if let Some(at) = b.retry_at {
+                if let Some(at) = b.retry_at.filter(|_| can_send) {
                     consider(at);
                 }
                 consider(b.created + timeout);

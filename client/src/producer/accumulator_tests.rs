@@ -63,7 +63,7 @@ fn records_fill_one_batch_in_place_until_linger() {
     assert!(a.buffered() > 61);
     // Not ready before linger.
     assert!(a.drain(t0 + Duration::from_millis(4), 1, 1_000).is_empty());
-    assert_eq!(a.next_deadline(), Some(t0 + Duration::from_millis(5)));
+    assert_eq!(a.next_deadline(true), Some(t0 + Duration::from_millis(5)));
     let batches = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
     assert_eq!(batches.len(), 1);
     let mut b = batches.into_iter().next().unwrap();
@@ -426,7 +426,7 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
     // Sealed at linger but held back by the one batch in flight.
     assert!(a.drain(t1 + Duration::from_millis(5), 1, 1_000).is_empty());
     assert_eq!(
-        a.next_deadline(),
+        a.next_deadline(true),
         Some(t1 + Duration::from_secs(120)),
         "only its delivery timeout"
     );
@@ -434,7 +434,18 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
     let mut batches = first;
     let b = batches.pop().unwrap();
     a.retry(b, t1, Duration::from_millis(100));
-    assert_eq!(a.next_deadline(), Some(t1 + Duration::from_millis(100)));
+    assert_eq!(a.next_deadline(true), Some(t1 + Duration::from_millis(100)));
+    // A sink that may not send (request slots full, throttled) only wakes
+    // for delivery timeouts: the linger end of an open batch and a retry
+    // backoff end are no reason to.
+    drop(send(
+        &mut a,
+        t1,
+        ProducerRecord::new("t").partition(1).value(b"c"),
+    ));
+    assert_eq!(a.next_deadline(true), Some(t1 + Duration::from_millis(5)));
+    // (The retried batch was created at t0.)
+    assert_eq!(a.next_deadline(false), Some(t0 + Duration::from_secs(120)));
 }
 
 #[test]
@@ -647,7 +658,7 @@ fn idempotent_sequences_count_records_appended_while_waiting() {
         assert!(a.drain(late, 1, 1_000).is_empty());
     }
     assert_eq!(
-        a.next_deadline(),
+        a.next_deadline(true),
         Some(t0 + Duration::from_millis(6) + Duration::from_secs(120))
     );
     for b in first {

@@ -108,9 +108,15 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             tracing::debug!(broker, "producer sink stopped");
             return;
         }
-        let mut deadline = shared.acc().next_deadline();
-        if let Some(t) = throttled_until {
-            deadline = Some(deadline.map_or(t, |d| d.max(t)));
+        // While no request may be sent (every slot taken, or throttled)
+        // only delivery timeouts wake the sink, besides a response, the
+        // throttle's end and new records: a linger or backoff end already
+        // past would make it spin.
+        let throttle = throttled_until.filter(|&t| t > now);
+        let slot_free = inflight.len() < max_in_flight;
+        let mut deadline = shared.acc().next_deadline(slot_free && throttle.is_none());
+        if let Some(t) = throttle.filter(|_| slot_free) {
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
         }
         let sleep = tokio::time::sleep_until(
             deadline
