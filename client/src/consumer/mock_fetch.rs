@@ -27,15 +27,11 @@ use klamm_protocol::compression::Compression;
 use klamm_protocol::generated::fetch::response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use klamm_protocol::generated::list_offsets::response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
-use klamm_protocol::generated::{
-    AnyRequest, AnyResponse, FetchRequest, FetchResponse, ListOffsetsResponse,
-};
+use klamm_protocol::generated::{AnyRequest, AnyResponse, FetchRequest, FetchResponse};
 use klamm_protocol::records::{ControlRecord, ControlRecordType, RecordBatchBuilder};
 use klamm_protocol::{ApiKey, ErrorCode, StrBytes};
 
+use super::mock_list_offsets;
 use crate::mock::{MockCluster, MockContext};
 
 type Key = (String, i32);
@@ -142,39 +138,13 @@ impl MockFetch {
             _ => None,
         });
         let m = me.clone();
-        cluster.handle(ApiKey::ListOffsets, move |_ctx, req| {
-            let AnyRequest::ListOffsets(req) = req else {
-                return None;
-            };
-            let topics = req
-                .topics
-                .iter()
-                .map(|t| {
-                    let parts = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            // read_committed's latest is the last stable offset.
-                            let end = if req.isolation_level == 1 {
-                                m.lso(t.name.as_str(), p.partition_index)
-                            } else {
-                                m.end(t.name.as_str(), p.partition_index)
-                            };
-                            let offset = if p.timestamp == -2 { 0 } else { end };
-                            ListOffsetsPartitionResponse::default()
-                                .with_partition_index(p.partition_index)
-                                .with_offset(offset)
-                                .with_timestamp(-1)
-                        })
-                        .collect();
-                    ListOffsetsTopicResponse::default()
-                        .with_name(t.name.clone())
-                        .with_partitions(parts)
-                })
-                .collect();
-            Some(AnyResponse::ListOffsets(Box::new(
-                ListOffsetsResponse::default().with_topics(topics),
-            )))
+        mock_list_offsets::install(cluster, move |topic, partition, isolation| {
+            // read_committed's latest is the last stable offset.
+            if isolation == 1 {
+                m.lso(topic, partition)
+            } else {
+                m.end(topic, partition)
+            }
         });
         me
     }

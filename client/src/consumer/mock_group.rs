@@ -15,9 +15,6 @@ use bytes::Bytes;
 use klamm_protocol::compression::Compression;
 use klamm_protocol::generated::fetch::response::{FetchableTopicResponse, PartitionData};
 use klamm_protocol::generated::join_group::response::JoinGroupResponseMember;
-use klamm_protocol::generated::list_offsets::response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
 use klamm_protocol::generated::offset_commit::response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -26,12 +23,12 @@ use klamm_protocol::generated::offset_fetch::response::{
 };
 use klamm_protocol::generated::{
     AnyRequest, AnyResponse, FetchResponse, HeartbeatResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListOffsetsResponse, OffsetCommitResponse, OffsetFetchResponse,
-    SyncGroupResponse,
+    LeaveGroupResponse, OffsetCommitResponse, OffsetFetchResponse, SyncGroupResponse,
 };
 use klamm_protocol::records::RecordBatchBuilder;
 use klamm_protocol::{ApiKey, ErrorCode, StrBytes, VersionRange};
 
+use super::mock_list_offsets;
 use crate::group::TopicPartition;
 use crate::group::consumer_protocol::decode_subscription;
 use crate::mock::MockCluster;
@@ -365,34 +362,8 @@ impl MockLog {
             )))
         });
         let log = self.clone();
-        cluster.handle(ApiKey::ListOffsets, move |_ctx, req| {
-            let AnyRequest::ListOffsets(req) = req else {
-                return None;
-            };
-            let topics = req
-                .topics
-                .iter()
-                .map(|t| {
-                    let parts = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
-                            let offset = if p.timestamp == -2 { 0 } else { log.end(&tp) };
-                            ListOffsetsPartitionResponse::default()
-                                .with_partition_index(p.partition_index)
-                                .with_offset(offset)
-                                .with_timestamp(-1)
-                        })
-                        .collect();
-                    ListOffsetsTopicResponse::default()
-                        .with_name(t.name.clone())
-                        .with_partitions(parts)
-                })
-                .collect();
-            Some(AnyResponse::ListOffsets(Box::new(
-                ListOffsetsResponse::default().with_topics(topics),
-            )))
+        mock_list_offsets::install(cluster, move |topic, partition, _| {
+            log.end(&TopicPartition::new(topic, partition))
         });
     }
 }

@@ -11,13 +11,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use klamm_protocol::compression::Compression;
 use klamm_protocol::generated::fetch::response::{FetchableTopicResponse, PartitionData};
-use klamm_protocol::generated::list_offsets::response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
-use klamm_protocol::generated::{AnyRequest, AnyResponse, FetchResponse, ListOffsetsResponse};
+use klamm_protocol::generated::{AnyRequest, AnyResponse, FetchResponse};
 use klamm_protocol::records::RecordBatchBuilder;
 use klamm_protocol::{ApiKey, ErrorCode};
 
+use super::mock_list_offsets;
 use super::{Consumer, ConsumerConfig, Message, OffsetReset, StartOffset};
 use crate::config::Properties;
 use crate::group::TopicPartition;
@@ -120,34 +118,7 @@ impl Log {
             )))
         });
         let log = self.clone();
-        cluster.handle(ApiKey::ListOffsets, move |_ctx, req| {
-            let AnyRequest::ListOffsets(req) = req else {
-                return None;
-            };
-            let topics = req
-                .topics
-                .iter()
-                .map(|t| {
-                    let parts = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let offset = if p.timestamp == -2 { 0 } else { log.end() };
-                            ListOffsetsPartitionResponse::default()
-                                .with_partition_index(p.partition_index)
-                                .with_offset(offset)
-                                .with_timestamp(-1)
-                        })
-                        .collect();
-                    ListOffsetsTopicResponse::default()
-                        .with_name(t.name.clone())
-                        .with_partitions(parts)
-                })
-                .collect();
-            Some(AnyResponse::ListOffsets(Box::new(
-                ListOffsetsResponse::default().with_topics(topics),
-            )))
-        });
+        mock_list_offsets::install(cluster, move |_, _, _| log.end());
     }
 }
 

@@ -35,6 +35,8 @@ mod mock_fetch;
 #[cfg(test)]
 mod mock_group;
 #[cfg(test)]
+mod mock_list_offsets;
+#[cfg(test)]
 mod mock_tests;
 mod pattern;
 mod progress;
