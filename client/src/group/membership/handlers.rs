@@ -335,10 +335,25 @@ impl Membership {
     }
 
     fn on_heartbeat(&mut self, r: &HeartbeatResponse, sent: &InFlight, now: Instant) {
-        if !matches!(self.state, State::Stable) || sent.generation_id != self.generation_id {
+        if sent.generation_id != self.generation_id {
             return;
         }
         let code = ErrorCode::from_code(r.error_code);
+        if matches!(self.state, State::Unjoined { .. }) && self.heartbeats_while_held() {
+            // A heartbeat sent while the revocation callback holds the join:
+            // REBALANCE_IN_PROGRESS is the expected answer and still proves
+            // the session alive; anything else is handled as usual.
+            self.heartbeat_due = (sent.sent_at + self.config.heartbeat_interval).max(now);
+            if matches!(code, ErrorCode::None | ErrorCode::RebalanceInProgress) {
+                self.heartbeat_ok_at = now;
+                return;
+            }
+            self.handle_membership_error("Heartbeat", code, now);
+            return;
+        }
+        if !matches!(self.state, State::Stable) {
+            return;
+        }
         match code {
             ErrorCode::None => {
                 self.heartbeat_ok_at = now;
@@ -349,9 +364,13 @@ impl Membership {
             }
             _ => {
                 self.handle_membership_error("Heartbeat", code, now);
-                if matches!(self.state, State::Stable) {
-                    self.heartbeat_due = now + self.config.retry_backoff;
-                }
+                self.heartbeat_due = if matches!(self.state, State::Stable) {
+                    now + self.config.retry_backoff
+                } else {
+                    // Used only if the join gets held: heartbeats then go on
+                    // at the usual interval.
+                    (sent.sent_at + self.config.heartbeat_interval).max(now)
+                };
             }
         }
     }

@@ -272,8 +272,9 @@ impl Membership {
     /// Holds back JoinGroup (`true`) until released (`false`): the
     /// revocation gate. The application's revocation callback runs between
     /// a [`GroupEvent::Revoked`] and the next JoinGroup, so it can commit or
-    /// flush before the partitions are given away. Heartbeats, commits and
-    /// LeaveGroup are not held; `max.poll.interval.ms` still bounds the wait.
+    /// flush before the partitions are given away. Heartbeats (with the
+    /// last generation, so the session stays alive), commits and LeaveGroup
+    /// are not held; `max.poll.interval.ms` still bounds the wait.
     pub fn hold_join(&mut self, held: bool) {
         self.join_held = held;
     }
@@ -281,6 +282,12 @@ impl Membership {
     /// Whether JoinGroup is held back ([`Membership::hold_join`]).
     pub fn join_held(&self) -> bool {
         self.join_held
+    }
+
+    /// Heartbeats continue while the join is held, for a member the
+    /// coordinator knows (it has a member id and a generation).
+    fn heartbeats_while_held(&self) -> bool {
+        self.join_held && self.generation_id >= 0 && !self.member_id.is_empty()
     }
 
     /// Asks for a rebalance (e.g. the leader saw partition counts change).
@@ -398,6 +405,7 @@ impl Membership {
         }
         let heartbeat_due =
             now >= self.heartbeat_due && !self.has_in_flight(|k| *k == Kind::Heartbeat);
+        let held_heartbeat_due = heartbeat_due && self.heartbeats_while_held();
         match &mut self.state {
             State::Unjoined { at } if now >= *at && !self.join_held => match self.join_request() {
                 Ok(request) => {
@@ -425,6 +433,15 @@ impl Membership {
                 return Some(self.send(Kind::Sync, to, request, now));
             }
             State::Stable if heartbeat_due => {
+                let request = build::heartbeat(&self.config, self.generation_id, &self.member_id);
+                return Some(self.send(Kind::Heartbeat, to, request, now));
+            }
+            // While the application's revocation callback holds the join,
+            // keep the member's session alive as Java's heartbeat thread
+            // does: the coordinator answers REBALANCE_IN_PROGRESS, which is
+            // expected here, and a callback longer than session.timeout.ms
+            // does not get the member expelled.
+            State::Unjoined { .. } if held_heartbeat_due => {
                 let request = build::heartbeat(&self.config, self.generation_id, &self.member_id);
                 return Some(self.send(Kind::Heartbeat, to, request, now));
             }
@@ -459,6 +476,13 @@ impl Membership {
         match &self.state {
             State::Closed | State::Failed => return None,
             State::Unjoined { at: when } if known && !self.join_held => at(*when),
+            State::Unjoined { .. }
+                if known
+                    && self.heartbeats_while_held()
+                    && !self.has_in_flight(|k| *k == Kind::Heartbeat) =>
+            {
+                at(self.heartbeat_due)
+            }
             State::Leader {
                 metadata_at,
                 sent: false,

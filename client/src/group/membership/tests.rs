@@ -530,7 +530,7 @@ fn heartbeat_rebalance_in_progress_revokes_everything_then_rejoins_when_eager() 
 }
 
 #[test]
-fn a_held_join_waits_for_the_revocation_gate_and_has_no_busy_timer() {
+fn a_held_join_waits_for_the_revocation_gate_and_keeps_heartbeating() {
     let mut t = Test::new(eager());
     t.join_as_follower(&[tp(0), tp(1)], 5);
     t.events();
@@ -549,9 +549,20 @@ fn a_held_join_waits_for_the_revocation_gate_and_has_no_busy_timer() {
         wake.is_none_or(|w| w > t.now),
         "a held join must not wake at once: {wake:?}"
     );
-    t.advance(Duration::from_secs(2));
-    t.no_request();
-    assert_eq!(t.m.state(), MemberState::Unjoined);
+    // The callback outlasts several heartbeat intervals (and the session):
+    // heartbeats with the last generation keep the member alive, and the
+    // coordinator's REBALANCE_IN_PROGRESS neither releases the join nor
+    // loses anything.
+    for _ in 0..(SESSION.as_secs() / HEARTBEAT.as_secs() + 2) {
+        t.advance(HEARTBEAT);
+        let (req, h) = t.heartbeat();
+        assert_eq!(h.generation_id, 5);
+        assert_eq!(h.member_id.as_str(), "m1");
+        t.respond(&req, hb(ErrorCode::RebalanceInProgress));
+        t.no_request();
+        assert!(t.events().is_empty());
+        assert_eq!(t.m.state(), MemberState::Unjoined);
+    }
     // Released: the JoinGroup goes out.
     t.m.hold_join(false);
     let (_, j) = t.join();
