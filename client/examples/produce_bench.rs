@@ -10,8 +10,11 @@
 //! ```
 //!
 //! Styles: `futures` awaits every delivery future (a window of up to 50,000
-//! in flight, completed heads collected after every send), `callbacks` uses
-//! `send_with_callback`. RATE (records/s, 0 = flat out) caps the send rate
+//! in flight, completed heads collected after every send), `callbacks` sends
+//! with `send_tagged` (the record's index as tag) to one delivery handler,
+//! the way librdkafka's delivery callback gets a per-message opaque, and
+//! `closures` gives every record a `send_with_callback` closure of its own
+//! (a boxed closure holding two `Arc`s per record). RATE (records/s, 0 = flat out) caps the send rate
 //! for a latency measurement that is not queue-dominated. 100-byte values
 //! to a fresh 6-partition topic, acks=1, linger.ms=5.
 //!
@@ -98,7 +101,59 @@ async fn run_futures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<
     lat
 }
 
-async fn run_callbacks(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
+/// Send times and latencies by record index (each written once), for the
+/// delivery handler.
+struct Slots {
+    origin: Instant,
+    sent: Vec<AtomicU64>,
+    latency: Vec<AtomicU64>,
+    failed: AtomicU64,
+}
+
+impl Slots {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+async fn run_tagged(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
+    let slots = Arc::new(Slots {
+        origin: Instant::now(),
+        sent: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        latency: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        failed: AtomicU64::new(0),
+    });
+    let s = slots.clone();
+    p.set_delivery_handler(move |i, r| {
+        if r.is_err() {
+            s.failed.fetch_add(1, Ordering::Relaxed);
+        } else if let (Some(sent), Some(lat)) = (s.sent.get(i as usize), s.latency.get(i as usize))
+        {
+            lat.store(
+                s.now().saturating_sub(sent.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+    });
+    for i in 0..n {
+        pacer.pace(i as u64).await;
+        if let Some(s) = slots.sent.get(i) {
+            s.store(slots.now(), Ordering::Relaxed);
+        }
+        p.send_tagged(ProducerRecord::new(topic).value(&VALUE), i as u64)
+            .await
+            .expect("send");
+    }
+    p.flush().await;
+    assert_eq!(slots.failed.load(Ordering::Relaxed), 0, "records failed");
+    slots
+        .latency
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .collect()
+}
+
+async fn run_closures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
     let lat = Arc::new(Latencies::new(n));
     let failed = Arc::new(AtomicU64::new(0));
     let origin = Instant::now();
@@ -164,7 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rest.first().map_or(Ok(0), |r| r.parse::<u64>())?,
         ),
         _ => {
-            eprintln!("usage: produce_bench futures|callbacks none|lz4 RECORDS [RATE]");
+            eprintln!("usage: produce_bench futures|callbacks|closures none|lz4 RECORDS [RATE]");
             std::process::exit(2);
         }
     };
@@ -192,7 +247,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut lat = match style.as_str() {
         "futures" => run_futures(&p, &topic, n, &pacer).await,
-        "callbacks" => run_callbacks(&p, &topic, n, &pacer).await,
+        "callbacks" => run_tagged(&p, &topic, n, &pacer).await,
+        "closures" => run_closures(&p, &topic, n, &pacer).await,
         other => return Err(format!("unknown style {other}").into()),
     };
     let elapsed = start.elapsed();

@@ -32,7 +32,7 @@ use klamm_protocol::compression::Compression;
 use klamm_protocol::records::{Header, RecordBatchBuilder};
 
 use super::batch::{ProducerBatch, ProducerStamp};
-use super::delivery::{Callback, Delivery};
+use super::delivery::{Delivery, DeliveryHandler, HandlerRef, Report};
 use super::error::ProduceError;
 use super::partitioner::{Partitioner, Partitions, StickyPartition};
 use super::record::ProducerRecord;
@@ -135,6 +135,8 @@ pub(crate) struct Accumulator {
     /// it was taken at: record timestamps are derived from it, so a send
     /// reads one clock instead of two.
     wall: Option<(Instant, Duration)>,
+    /// Where tagged records are reported (`Producer::set_delivery_handler`).
+    handler: Option<HandlerRef>,
 }
 
 /// How long a wall-clock reading is reused. Both clocks run at the same
@@ -158,7 +160,15 @@ impl Accumulator {
             bump_from: None,
             drain_start: 0,
             wall: None,
+            handler: None,
         }
+    }
+
+    /// Sets the handler for records appended with a [`Report::Tag`] from now
+    /// on (batches already holding tagged records keep the one they took).
+    pub(crate) fn set_delivery_handler(&mut self, handler: DeliveryHandler) {
+        let handler = HandlerRef(handler);
+        self.handler = Some(handler);
     }
 
     /// Wall-clock milliseconds at the monotonic `now` (record timestamps):
@@ -247,16 +257,19 @@ impl Accumulator {
             .collect()
     }
 
-    /// Appends one record. `callback` is taken only when the record is.
+    /// Appends one record. `report` is taken only when the record is.
     pub(crate) fn append(
         &mut self,
         now: Instant,
         now_ms: i64,
         record: &ProducerRecord<'_>,
-        callback: &mut Option<Callback>,
+        report: &mut Option<Report>,
     ) -> Result<Appended, AppendError> {
         if self.closing {
             return Err(AppendError::Rejected(ProduceError::Closed));
+        }
+        if matches!(report, Some(Report::Tag(_))) && self.handler.is_none() {
+            return Err(AppendError::Rejected(ProduceError::NoDeliveryHandler));
         }
         let timestamp = record.timestamp.unwrap_or(now_ms);
         let (key, value, headers) = (record.key, record.value, record.headers);
@@ -387,8 +400,13 @@ impl Accumulator {
         let grown = batch.size().saturating_sub(before);
         batch.accounted += grown;
         self.buffered += grown;
-        if let Some(cb) = callback.take() {
-            batch.add_callback(batch.record_count() - 1, timestamp, cb);
+        if let Some(r) = report.take() {
+            batch.add_report(
+                batch.record_count() - 1,
+                timestamp,
+                r,
+                self.handler.as_ref(),
+            );
         }
         Ok(Appended { delivery, wake })
     }

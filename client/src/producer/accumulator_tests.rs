@@ -380,10 +380,10 @@ fn callbacks_are_taken_only_when_the_record_is() {
     let mut a = acc(config());
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let h = hits.clone();
-    let mut cb: Option<Callback> = Some(Box::new(move |r| {
+    let mut cb: Option<Report> = Some(Report::Closure(Box::new(move |r| {
         assert!(matches!(r, Ok(RecordMetadata { offset: 5, .. })));
         h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }));
+    })));
     assert!(
         a.append(t0, 0, &ProducerRecord::new("nope"), &mut cb)
             .is_err()
@@ -399,6 +399,38 @@ fn callbacks_are_taken_only_when_the_record_is() {
         .unwrap();
     ack(&mut a, b, 5);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn tagged_records_need_a_handler_and_reach_it_with_their_offsets() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    let mut tag = Some(Report::Tag(1));
+    let refused = a.append(t0, 0, &ProducerRecord::new("t").partition(0), &mut tag);
+    assert!(matches!(
+        refused,
+        Err(AppendError::Rejected(ProduceError::NoDeliveryHandler))
+    ));
+    assert!(tag.is_some(), "a refused record keeps its report");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    a.set_delivery_handler(Arc::new(move |tag, r| {
+        s.lock().unwrap().push((tag, r.unwrap().offset));
+    }));
+    for t in [7, 8] {
+        let mut tag = Some(Report::Tag(t));
+        drop(
+            a.append(t0, 0, &ProducerRecord::new("t").partition(0), &mut tag)
+                .unwrap(),
+        );
+        assert!(tag.is_none());
+    }
+    let b = a
+        .drain(t0 + Duration::from_secs(1), 1, 1_000)
+        .pop()
+        .unwrap();
+    ack(&mut a, b, 40);
+    assert_eq!(*seen.lock().unwrap(), vec![(7, 40), (8, 41)]);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use klamm_protocol::compression::Compression;
 use klamm_protocol::records::{FinishedBatch, Header, RecordBatchBuilder, RecordsError};
 
-use super::delivery::{BatchAck, BatchCompletion, Callback, Delivery, record_result};
+use super::delivery::{BatchAck, BatchCompletion, Delivery, HandlerRef, Report, record_result};
 use super::error::ProduceError;
 
 /// The producer fields stamped into a batch header.
@@ -46,11 +46,16 @@ enum Body {
     Taken,
 }
 
-struct CallbackSlot {
+struct ReportSlot {
     index: u32,
     timestamp: i64,
-    callback: Callback,
+    report: Report,
 }
+
+/// Report slots a batch makes room for at its first one: a batch.size
+/// batch of small records holds about this many, so the vector rarely
+/// grows while it fills.
+const FIRST_REPORT_SLOTS: usize = 128;
 
 /// A batch for one partition.
 pub(crate) struct ProducerBatch {
@@ -72,7 +77,9 @@ pub(crate) struct ProducerBatch {
     /// The last retriable error, for the delivery-timeout message.
     pub(crate) last_error: Option<String>,
     completion: Arc<BatchCompletion>,
-    callbacks: Vec<CallbackSlot>,
+    reports: Vec<ReportSlot>,
+    /// The producer's delivery handler, taken at the first tagged record.
+    handler: Option<HandlerRef>,
     finished: bool,
 }
 
@@ -115,7 +122,8 @@ impl ProducerBatch {
             stamp: None,
             last_error: None,
             completion: BatchCompletion::new(partition),
-            callbacks: Vec::new(),
+            reports: Vec::new(),
+            handler: None,
             finished: false,
         }
     }
@@ -178,12 +186,25 @@ impl ProducerBatch {
         ))
     }
 
-    /// Registers a callback for the record at `index`.
-    pub(crate) fn add_callback(&mut self, index: u32, timestamp: i64, callback: Callback) {
-        self.callbacks.push(CallbackSlot {
+    /// Registers how the record at `index` is reported; a tag needs the
+    /// producer's `handler` (the caller checked there is one).
+    pub(crate) fn add_report(
+        &mut self,
+        index: u32,
+        timestamp: i64,
+        report: Report,
+        handler: Option<&HandlerRef>,
+    ) {
+        if matches!(report, Report::Tag(_)) && self.handler.is_none() {
+            self.handler = handler.cloned();
+        }
+        if self.reports.capacity() == 0 {
+            self.reports.reserve(FIRST_REPORT_SLOTS);
+        }
+        self.reports.push(ReportSlot {
             index,
             timestamp,
-            callback,
+            report,
         });
     }
 
@@ -227,13 +248,16 @@ impl ProducerBatch {
             return;
         }
         self.finished = true;
-        for slot in std::mem::take(&mut self.callbacks) {
-            (slot.callback)(record_result(
-                &outcome,
-                self.partition,
-                slot.index,
-                slot.timestamp,
-            ));
+        for slot in std::mem::take(&mut self.reports) {
+            let result = record_result(&outcome, self.partition, slot.index, slot.timestamp);
+            match slot.report {
+                Report::Closure(callback) => callback(result),
+                Report::Tag(tag) => {
+                    if let Some(h) = &self.handler {
+                        (h.0)(tag, result);
+                    }
+                }
+            }
         }
         self.completion.complete(outcome);
     }
@@ -301,10 +325,13 @@ mod tests {
         let mut b = batch(Compression::None);
         let d = b.append(5, None, Some(b"v"), &[]).unwrap();
         let s = seen.clone();
-        b.add_callback(
+        b.add_report(
             1,
             6,
-            Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))),
+            Report::Closure(Box::new(move |r| {
+                s.lock().unwrap().push(r.map(|m| m.offset))
+            })),
+            None,
         );
         b.finish(Ok(BatchAck {
             base_offset: 10,
@@ -319,12 +346,46 @@ mod tests {
         let s = seen.clone();
         let mut b = batch(Compression::None);
         drop(b.append(5, None, Some(b"v"), &[]).unwrap());
-        b.add_callback(
+        b.add_report(
             0,
             5,
-            Box::new(move |r| s.lock().unwrap().push(r.map(|m| m.offset))),
+            Report::Closure(Box::new(move |r| {
+                s.lock().unwrap().push(r.map(|m| m.offset))
+            })),
+            None,
         );
         drop(b);
         assert!(matches!(seen.lock().unwrap()[1], Err(ProduceError::Closed)));
+    }
+
+    #[test]
+    fn tagged_records_reach_the_handler_once_with_their_own_offsets() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let handler = HandlerRef(Arc::new(move |tag, r| {
+            s.lock().unwrap().push((tag, r.map(|m| m.offset).ok()));
+        }));
+        let mut b = batch(Compression::None);
+        for tag in [70, 71, 72] {
+            drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+            let index = b.record_count() - 1;
+            b.add_report(index, 5, Report::Tag(tag), Some(&handler));
+        }
+        b.finish(Ok(BatchAck {
+            base_offset: 100,
+            log_append_time: -1,
+        }));
+        drop(b);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(70, Some(100)), (71, Some(101)), (72, Some(102))]
+        );
+
+        // Never finished: the handler hears Closed when the batch goes away.
+        let mut b = batch(Compression::None);
+        drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+        b.add_report(0, 5, Report::Tag(9), Some(&handler));
+        drop(b);
+        assert_eq!(seen.lock().unwrap().last(), Some(&(9, None)));
     }
 }

@@ -26,6 +26,41 @@ use super::record::RecordMetadata;
 /// sink task (keep it short; it must not block).
 pub(crate) type Callback = Box<dyn FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static>;
 
+/// The producer's shared delivery handler: one function for every record
+/// sent with a tag (`Producer::send_tagged`), called with the tag and the
+/// record's outcome. Nothing is allocated per record, unlike a boxed
+/// closure (librdkafka's delivery-report callback with a per-message
+/// opaque works the same way).
+pub type DeliveryHandler = Arc<dyn Fn(u64, Result<RecordMetadata, ProduceError>) + Send + Sync>;
+
+/// A [`DeliveryHandler`] held by the accumulator and by batches with
+/// tagged records (a newtype for `Debug`).
+#[derive(Clone)]
+pub(crate) struct HandlerRef(pub(crate) DeliveryHandler);
+
+impl fmt::Debug for HandlerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeliveryHandler")
+    }
+}
+
+/// How a record's outcome is reported besides its [`Delivery`] future.
+pub(crate) enum Report {
+    /// A closure of its own (`send_with_callback`).
+    Closure(Callback),
+    /// A tag for the producer's [`DeliveryHandler`] (`send_tagged`).
+    Tag(u64),
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Closure(_) => f.write_str("Closure"),
+            Report::Tag(t) => write!(f, "Tag({t})"),
+        }
+    }
+}
+
 /// What the broker said about a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchAck {

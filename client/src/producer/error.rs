@@ -75,6 +75,10 @@ pub enum ProduceError {
     /// Encoding or compressing the batch failed.
     #[error("cannot build the record batch: {0}")]
     Records(Arc<RecordsError>),
+    /// `send_tagged` on a producer without a delivery handler: call
+    /// `Producer::set_delivery_handler` first.
+    #[error("send_tagged needs a delivery handler: call Producer::set_delivery_handler first")]
+    NoDeliveryHandler,
     /// The producer was closed (or dropped) before the record was delivered.
     #[error("the producer was closed before the record was delivered")]
     Closed,

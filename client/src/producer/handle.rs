@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use super::accumulator::{Accumulator, AccumulatorConfig, AppendError};
 use super::config::ProducerConfig;
-use super::delivery::{Callback, Delivery};
+use super::delivery::{Delivery, DeliveryHandler, Report};
 use super::error::ProduceError;
 use super::metrics::{Metrics, ProducerMetrics};
 use super::record::{ProducerRecord, RecordMetadata};
@@ -311,9 +311,58 @@ impl Producer {
         record: ProducerRecord<'_>,
         callback: impl FnOnce(Result<RecordMetadata, ProduceError>) + Send + 'static,
     ) -> Result<(), ProduceError> {
-        self.enqueue(record, Some(Box::new(callback)))
+        self.enqueue(record, Some(Report::Closure(Box::new(callback))))
             .await
             .map(drop)
+    }
+
+    /// Sets the function that hears the outcome of every record sent with
+    /// [`Self::send_tagged`]: the record's tag and its metadata or error.
+    /// It runs on the producer's sink task, once per record; keep it short
+    /// and non-blocking. One handler for all records means nothing is
+    /// allocated per send (a [`Self::send_with_callback`] closure is boxed).
+    /// Records already queued keep the handler they were sent under.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: klamm::producer::Producer) -> Result<(), klamm::producer::ProduceError> {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use klamm::producer::ProducerRecord;
+    ///
+    /// let failed = Arc::new(AtomicU64::new(0));
+    /// let f = failed.clone();
+    /// producer.set_delivery_handler(move |tag, result| {
+    ///     if let Err(e) = result {
+    ///         f.fetch_add(1, Ordering::Relaxed);
+    ///         eprintln!("order {tag} not delivered: {e}");
+    ///     }
+    /// });
+    /// for order_id in 0..1000u64 {
+    ///     producer
+    ///         .send_tagged(ProducerRecord::new("orders").value("..."), order_id)
+    ///         .await?;
+    /// }
+    /// producer.flush().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_delivery_handler(
+        &self,
+        handler: impl Fn(u64, Result<RecordMetadata, ProduceError>) + Send + Sync + 'static,
+    ) {
+        let handler: DeliveryHandler = Arc::new(handler);
+        self.handle.shared.acc().set_delivery_handler(handler);
+    }
+
+    /// Enqueues a record like [`Self::send`]; its outcome goes, with `tag`,
+    /// to the handler set by [`Self::set_delivery_handler`] (without one
+    /// this fails with [`ProduceError::NoDeliveryHandler`]). If enqueueing
+    /// fails the error is returned and the handler does not hear of it.
+    pub async fn send_tagged(
+        &self,
+        record: ProducerRecord<'_>,
+        tag: u64,
+    ) -> Result<(), ProduceError> {
+        self.enqueue(record, Some(Report::Tag(tag))).await.map(drop)
     }
 
     /// Waits until every record sent before this call is acknowledged or
@@ -371,14 +420,14 @@ impl Producer {
     fn append(
         &self,
         record: &ProducerRecord<'_>,
-        callback: &mut Option<Callback>,
+        report: &mut Option<Report>,
     ) -> Result<Delivery, AppendError> {
         let shared = &self.handle.shared;
         let now = Instant::now();
         let appended = {
             let mut acc = shared.acc();
             let now_ms = acc.wall_clock_ms(now);
-            acc.append(now, now_ms, record, callback)?
+            acc.append(now, now_ms, record, report)?
         };
         if appended.wake {
             shared.wake_sinks();
@@ -412,11 +461,11 @@ impl Producer {
     async fn enqueue(
         &self,
         record: ProducerRecord<'_>,
-        callback: Option<Callback>,
+        report: Option<Report>,
     ) -> Result<Delivery, ProduceError> {
-        let mut callback = callback;
+        let mut report = report;
         // The fast path: no clock for a deadline, no waiter registration.
-        let mut outcome = match self.append(&record, &mut callback) {
+        let mut outcome = match self.append(&record, &mut report) {
             Ok(d) => return Ok(d),
             other => other,
         };
@@ -448,7 +497,7 @@ impl Producer {
                             after: max_block,
                         });
                     }
-                    outcome = self.append(&record, &mut callback);
+                    outcome = self.append(&record, &mut report);
                 }
                 Err(AppendError::Full) => {
                     // Register for "memory freed" first, then try again: a
@@ -457,7 +506,7 @@ impl Producer {
                     let freed = shared.memory.notified();
                     tokio::pin!(freed);
                     freed.as_mut().enable();
-                    outcome = self.append(&record, &mut callback);
+                    outcome = self.append(&record, &mut report);
                     if matches!(outcome, Err(AppendError::Full)) {
                         // Counted until the wait ends, however it ends:
                         // a dropped `send` (a timeout around it, a
@@ -473,7 +522,7 @@ impl Producer {
                                 after: max_block,
                             });
                         }
-                        outcome = self.append(&record, &mut callback);
+                        outcome = self.append(&record, &mut report);
                     }
                 }
             }

@@ -66,7 +66,7 @@ mod record;
 mod sink;
 
 pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
-pub use delivery::Delivery;
+pub use delivery::{Delivery, DeliveryHandler};
 pub use error::ProduceError;
 pub use handle::{ErrorHook, ProduceFailure, Producer};
 pub use metrics::ProducerMetrics;
