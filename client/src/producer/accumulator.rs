@@ -67,10 +67,30 @@ pub(crate) enum AppendError {
 /// A record taken.
 #[derive(Debug)]
 pub(crate) struct Appended {
-    pub(crate) delivery: Delivery,
-    /// A batch was sealed or opened: sinks should re-check what is ready
-    /// and when to wake next.
+    /// The record's future, unless it is reported otherwise (a callback or
+    /// a tag).
+    pub(crate) delivery: Option<Delivery>,
+    /// A batch was sealed, or opened with a linger end before the sink's
+    /// next wake-up, while that sink sleeps and could send: it must look
+    /// again now (see [`SinkWatch`]).
     pub(crate) wake: bool,
+}
+
+/// What a broker's sink told the accumulator when it last went to sleep,
+/// so that `append` wakes it only when it would act. Waking a sleeping
+/// task costs a cross-thread wake-up (a futex call and a context switch);
+/// flat out, a new batch opens and one is sealed every ~150 small records,
+/// and nearly all of those wake-ups found every request slot taken.
+#[derive(Debug, Clone, Copy)]
+struct SinkWatch {
+    broker: i32,
+    /// Running (woken, or not asleep yet): it looks at everything before
+    /// it sleeps again, under this same lock.
+    awake: bool,
+    /// It may send when woken (a request slot free, not throttled).
+    can_send: bool,
+    /// When it wakes on its own.
+    deadline: Option<Instant>,
 }
 
 /// A partition's batches.
@@ -131,17 +151,49 @@ pub(crate) struct Accumulator {
     /// Rotates which partition drains first, so no partition starves under
     /// `max.request.size`.
     drain_start: usize,
-    /// A wall-clock reading (ms since the epoch) and the monotonic instant
-    /// it was taken at: record timestamps are derived from it, so a send
-    /// reads one clock instead of two.
-    wall: Option<(Instant, Duration)>,
     /// Where tagged records are reported (`Producer::set_delivery_handler`).
     handler: Option<HandlerRef>,
+    /// The sinks' sleep states (a handful of brokers: a vector).
+    sinks: Vec<SinkWatch>,
 }
 
-/// How long a wall-clock reading is reused. Both clocks run at the same
-/// rate; re-reading this often picks up a step of the wall clock quickly.
-const WALL_CLOCK_REUSE: Duration = Duration::from_millis(100);
+/// The monotonic time for `append`, which needs it only when it opens a
+/// batch (about once per 150 small records): the clock is read then, not
+/// on every send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Now {
+    /// A known instant (tests, and callers that have one).
+    At(Instant),
+    /// Read the clock if needed.
+    Read,
+}
+
+impl Now {
+    fn get(self) -> Instant {
+        match self {
+            Now::At(t) => t,
+            Now::Read => Instant::now(),
+        }
+    }
+}
+
+impl From<Instant> for Now {
+    fn from(t: Instant) -> Self {
+        Now::At(t)
+    }
+}
+
+/// Milliseconds since the Unix epoch now (record timestamps): one clock
+/// read and integer arithmetic (no `u128` from `as_millis`).
+pub(crate) fn wall_clock_ms() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_secs())
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
+        .saturating_add(i64::from(d.subsec_millis()))
+}
 
 impl Accumulator {
     pub(crate) fn new(config: AccumulatorConfig, partitioner: Arc<dyn Partitioner>) -> Self {
@@ -159,9 +211,72 @@ impl Accumulator {
             producer: None,
             bump_from: None,
             drain_start: 0,
-            wall: None,
             handler: None,
+            sinks: Vec::new(),
         }
+    }
+
+    /// The sink for `broker` runs (woken, or started): appends need not
+    /// wake it until it sleeps again.
+    pub(crate) fn sink_running(&mut self, broker: i32) {
+        match self.sinks.iter_mut().find(|w| w.broker == broker) {
+            Some(w) => w.awake = true,
+            None => self.sinks.push(SinkWatch {
+                broker,
+                awake: true,
+                can_send: false,
+                deadline: None,
+            }),
+        }
+    }
+
+    /// The sink for `broker` sleeps until `deadline` (or a wake-up); while
+    /// `can_send` is false only a response or a timeout is worth its
+    /// attention. Called under the same lock as the pass that found
+    /// nothing to send, so no append falls between the two.
+    pub(crate) fn sink_sleeps(&mut self, broker: i32, can_send: bool, deadline: Option<Instant>) {
+        let watch = SinkWatch {
+            broker,
+            awake: false,
+            can_send,
+            deadline,
+        };
+        match self.sinks.iter_mut().find(|w| w.broker == broker) {
+            Some(w) => *w = watch,
+            None => self.sinks.push(watch),
+        }
+    }
+
+    /// The sink for `broker` exited: the next batch for it wakes (starts)
+    /// one.
+    pub(crate) fn sink_gone(&mut self, broker: i32) {
+        self.sinks.retain(|w| w.broker != broker);
+    }
+
+    /// Whether an append that sealed a batch (`sealed`) and/or opened one
+    /// due at `opened_due` for a partition led by `leader` must wake its
+    /// sink; marks the sink awake if so.
+    fn wake_for(&mut self, leader: Option<i32>, sealed: bool, opened_due: Option<Instant>) -> bool {
+        if !sealed && opened_due.is_none() {
+            return false;
+        }
+        // No leader: nothing to send until metadata names one (the
+        // producer's metadata task asks, and applying it wakes the sinks).
+        let Some(leader) = leader else {
+            return false;
+        };
+        let Some(w) = self.sinks.iter_mut().find(|w| w.broker == leader) else {
+            // No sink for this broker yet: waking starts one.
+            return true;
+        };
+        if w.awake || !w.can_send {
+            return false;
+        }
+        let wake = sealed || opened_due.is_some_and(|due| w.deadline.is_none_or(|next| due < next));
+        if wake {
+            w.awake = true;
+        }
+        wake
     }
 
     /// Sets the handler for records appended with a [`Report::Tag`] from now
@@ -169,22 +284,6 @@ impl Accumulator {
     pub(crate) fn set_delivery_handler(&mut self, handler: DeliveryHandler) {
         let handler = HandlerRef(handler);
         self.handler = Some(handler);
-    }
-
-    /// Wall-clock milliseconds at the monotonic `now` (record timestamps):
-    /// the system clock is read again only every [`WALL_CLOCK_REUSE`].
-    pub(crate) fn wall_clock_ms(&mut self, now: Instant) -> i64 {
-        let since_epoch = match self.wall {
-            Some((at, wall)) if now >= at && now - at < WALL_CLOCK_REUSE => wall + (now - at),
-            _ => {
-                let wall = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                self.wall = Some((now, wall));
-                wall
-            }
-        };
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Bytes queued (open, ready and in-flight batches).
@@ -260,7 +359,7 @@ impl Accumulator {
     /// Appends one record. `report` is taken only when the record is.
     pub(crate) fn append(
         &mut self,
-        now: Instant,
+        now: impl Into<Now>,
         now_ms: i64,
         record: &ProducerRecord<'_>,
         report: &mut Option<Report>,
@@ -298,6 +397,7 @@ impl Accumulator {
                 }));
             }
         }
+        let force = self.force_ready();
         let Some(topic) = self.topics.get_mut(record.topic) else {
             return Err(AppendError::UnknownTopic);
         };
@@ -329,84 +429,99 @@ impl Accumulator {
                     source,
                 })
             })?;
-        let mut wake = false;
+        // The leader of a partition whose batch this append sealed.
+        let mut sealed_leader: Option<Option<i32>> = None;
+        let mut opened_due: Option<Instant> = None;
         let batch_size = self.config.batch_size;
-        // A full sticky batch: seal it and let the sticky choice move on
-        // before appending (so the new batch starts on the new partition).
-        let mut checked = false;
-        if let Some(q) = topic.partitions.get_mut(partition as usize) {
-            checked = true;
-            if q.open
-                .as_ref()
-                .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
+        // Into the chosen partition's open batch if the record fits (one
+        // size computation for check and append). A full batch is sealed;
+        // for a sticky choice the sticky partition then moves on, so the
+        // record goes to the next one (whose open batch, if full, is
+        // sealed too: the record then starts a new batch there).
+        let mut taken: Option<(u32, usize)> = None;
+        for attempt in 0..2 {
+            let Some(q) = topic.partitions.get_mut(partition as usize) else {
+                return Err(AppendError::UnknownTopic);
+            };
+            let Some(open) = q.open.as_mut() else {
+                break;
+            };
+            let before = open.size();
+            if let Some(index) = open
+                .try_append(batch_size, timestamp, key, value, headers)
+                .map_err(AppendError::Rejected)?
             {
-                if let Some(full) = q.open.take() {
-                    q.ready.push_back(full);
-                    wake = true;
-                }
-                let layout = Partitions {
-                    count: topic.partitions.len() as i32,
-                    available: &topic.available,
-                };
-                topic.sticky.batch_sealed(partition, layout);
-                if sticky {
-                    let next = topic.sticky.current(layout.count, layout.available);
-                    // Another partition's open batch is checked below.
-                    checked = next == partition;
-                    partition = next;
-                }
+                taken = Some((index, open.size().saturating_sub(before)));
+                break;
             }
+            if let Some(full) = q.open.take() {
+                q.ready.push_back(full);
+                sealed_leader = Some(q.leader);
+            }
+            if attempt > 0 {
+                break;
+            }
+            let layout = Partitions {
+                count: topic.partitions.len() as i32,
+                available: &topic.available,
+            };
+            topic.sticky.batch_sealed(partition, layout);
+            if !sticky {
+                break;
+            }
+            let next = topic.sticky.current(layout.count, layout.available);
+            if next == partition {
+                break;
+            }
+            partition = next;
         }
-        let name = topic.name.clone();
         let Some(q) = topic.partitions.get_mut(partition as usize) else {
             return Err(AppendError::UnknownTopic);
         };
-        if !checked
-            && q.open
-                .as_ref()
-                .is_some_and(|b| !b.fits(batch_size, timestamp, key, value, headers))
-        {
-            if let Some(full) = q.open.take() {
-                q.ready.push_back(full);
-            }
-        }
-        let batch = match &mut q.open {
-            Some(b) => b,
-            slot @ None => {
-                wake = true;
+        let leader = q.leader;
+        let (index, grown) = match taken {
+            Some(t) => t,
+            None => {
+                let now = now.into().get();
+                opened_due = Some(if force { now } else { now + self.config.linger });
                 let id = self.next_id;
                 self.next_id += 1;
                 self.incomplete.insert(id);
-                slot.insert(ProducerBatch::new(
+                let batch = q.open.insert(ProducerBatch::new(
                     id,
-                    name,
+                    topic.name.clone(),
                     partition,
                     self.config.compression,
                     self.config.compression_level,
                     batch_size.max(own_size),
                     now,
-                ))
+                ));
+                // An empty batch takes any record; it accounts for its
+                // header too.
+                let index = batch
+                    .try_append(usize::MAX, timestamp, key, value, headers)
+                    .map_err(AppendError::Rejected)?
+                    .ok_or(AppendError::Rejected(ProduceError::Closed))?;
+                (index, batch.size())
             }
         };
-        // A new batch accounts for its header too.
-        let before = if batch.record_count() == 0 {
-            0
-        } else {
-            batch.size()
+        let Some(batch) = q.open.as_mut() else {
+            return Err(AppendError::Rejected(ProduceError::Closed));
         };
-        let delivery = batch
-            .append(timestamp, key, value, headers)
-            .map_err(AppendError::Rejected)?;
-        let grown = batch.size().saturating_sub(before);
         batch.accounted += grown;
         self.buffered += grown;
-        if let Some(r) = report.take() {
-            batch.add_report(
-                batch.record_count() - 1,
-                timestamp,
-                r,
-                self.handler.as_ref(),
-            );
+        let delivery = match report.take() {
+            Some(r) => {
+                batch.add_report(index, timestamp, r, self.handler.as_ref());
+                None
+            }
+            None => Some(batch.delivery(index, timestamp)),
+        };
+        // Both batches belong to the same broker's sink unless the sticky
+        // choice moved to a partition with another leader.
+        let mut wake = self.wake_for(leader, false, opened_due);
+        if let Some(sealed) = sealed_leader {
+            wake |= self.wake_for(sealed, true, None);
         }
         Ok(Appended { delivery, wake })
     }
@@ -666,7 +781,11 @@ impl Accumulator {
     /// request slot taken, or throttled): then only delivery timeouts
     /// count, as nothing could be drained at a linger or backoff end (a
     /// past one made the sink spin until the next response).
-    pub(crate) fn next_deadline(&self, can_send: bool) -> Option<Instant> {
+    ///
+    /// Linger and backoff ends count only for partitions `broker` leads
+    /// (another broker's sink sends those); delivery timeouts count for
+    /// all, as any sink expires any batch.
+    pub(crate) fn next_deadline(&self, broker: i32, can_send: bool) -> Option<Instant> {
         let linger = self.config.linger;
         let timeout = self.config.delivery_timeout;
         let max_in_flight = self.config.max_in_flight.max(1);
@@ -674,14 +793,15 @@ impl Accumulator {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for q in self.topics.values().flat_map(|t| t.partitions.iter()) {
+            let ours = can_send && q.leader == Some(broker);
             if let Some(b) = &q.open {
-                if can_send && q.ready.is_empty() && !slot_busy(q, max_in_flight, idempotent) {
+                if ours && q.ready.is_empty() && !slot_busy(q, max_in_flight, idempotent) {
                     consider(b.created + linger);
                 }
                 consider(b.created + timeout);
             }
             if let Some(b) = q.ready.front() {
-                if let Some(at) = b.retry_at.filter(|_| can_send) {
+                if let Some(at) = b.retry_at.filter(|_| ours) {
                     consider(at);
                 }
                 consider(b.created + timeout);

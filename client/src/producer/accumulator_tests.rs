@@ -53,17 +53,22 @@ fn records_fill_one_batch_in_place_until_linger() {
         t0,
         ProducerRecord::new("t").partition(0).value(b"a"),
     )
-    .delivery;
+    .delivery
+    .unwrap();
     let mut d2 = send(
         &mut a,
         t0,
         ProducerRecord::new("t").partition(0).value(b"b"),
     )
-    .delivery;
+    .delivery
+    .unwrap();
     assert!(a.buffered() > 61);
     // Not ready before linger.
     assert!(a.drain(t0 + Duration::from_millis(4), 1, 1_000).is_empty());
-    assert_eq!(a.next_deadline(true), Some(t0 + Duration::from_millis(5)));
+    assert_eq!(
+        a.next_deadline(1, true),
+        Some(t0 + Duration::from_millis(5))
+    );
     let batches = a.drain(t0 + Duration::from_millis(5), 1, 1_000);
     assert_eq!(batches.len(), 1);
     let mut b = batches.into_iter().next().unwrap();
@@ -140,7 +145,9 @@ fn keyless_records_stick_to_one_partition_per_batch() {
     let mut a = acc(config());
     let mut parts = Vec::new();
     for _ in 0..12 {
-        let d = send(&mut a, t0, ProducerRecord::new("t").value(&[0u8; 50])).delivery;
+        let d = send(&mut a, t0, ProducerRecord::new("t").value(&[0u8; 50]))
+            .delivery
+            .unwrap();
         parts.push(d.partition());
     }
     // Runs of the same partition, switching when a batch fills.
@@ -160,7 +167,9 @@ fn keyed_records_follow_murmur2() {
         ("key-42", 3),
         ("a-little-bit-longer-string", 5),
     ] {
-        let d = send(&mut a, t0, ProducerRecord::new("six").key(key)).delivery;
+        let d = send(&mut a, t0, ProducerRecord::new("six").key(key))
+            .delivery
+            .unwrap();
         assert_eq!(d.partition(), want, "{key}");
     }
 }
@@ -345,7 +354,9 @@ fn batches_past_delivery_timeout_expire_unless_in_flight() {
         delivery_timeout: Duration::from_millis(50),
         ..config()
     });
-    let mut d = send(&mut a, t0, ProducerRecord::new("t").partition(0)).delivery;
+    let mut d = send(&mut a, t0, ProducerRecord::new("t").partition(0))
+        .delivery
+        .unwrap();
     let _ = send(&mut a, t0, ProducerRecord::new("t").partition(2));
     let in_flight = a.drain(t0 + Duration::from_millis(10), 2, 1_000);
     assert_eq!(in_flight.len(), 1);
@@ -458,7 +469,7 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
     // Sealed at linger but held back by the one batch in flight.
     assert!(a.drain(t1 + Duration::from_millis(5), 1, 1_000).is_empty());
     assert_eq!(
-        a.next_deadline(true),
+        a.next_deadline(1, true),
         Some(t1 + Duration::from_secs(120)),
         "only its delivery timeout"
     );
@@ -466,7 +477,10 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
     let mut batches = first;
     let b = batches.pop().unwrap();
     a.retry(b, t1, Duration::from_millis(100));
-    assert_eq!(a.next_deadline(true), Some(t1 + Duration::from_millis(100)));
+    assert_eq!(
+        a.next_deadline(1, true),
+        Some(t1 + Duration::from_millis(100))
+    );
     // A sink that may not send (request slots full, throttled) only wakes
     // for delivery timeouts: the linger end of an open batch and a retry
     // backoff end are no reason to.
@@ -475,28 +489,37 @@ fn a_sealed_batch_waiting_for_an_in_flight_slot_sets_no_deadline() {
         t1,
         ProducerRecord::new("t").partition(1).value(b"c"),
     ));
-    assert_eq!(a.next_deadline(true), Some(t1 + Duration::from_millis(5)));
+    assert_eq!(
+        a.next_deadline(1, true),
+        Some(t1 + Duration::from_millis(5))
+    );
     // (The retried batch was created at t0.)
-    assert_eq!(a.next_deadline(false), Some(t0 + Duration::from_secs(120)));
+    assert_eq!(
+        a.next_deadline(1, false),
+        Some(t0 + Duration::from_secs(120))
+    );
 }
 
 #[test]
 fn record_timestamps_follow_the_wall_clock() {
-    let mut a = acc(config());
-    let t0 = Instant::now();
     let wall = |d: SystemTime| d.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let before = wall(SystemTime::now());
-    let ms0 = a.wall_clock_ms(t0);
-    assert!(ms0 >= before && ms0 <= wall(SystemTime::now()));
-    // Derived from the monotonic clock while the reading is reused...
-    assert_eq!(a.wall_clock_ms(t0 + Duration::from_millis(40)) - ms0, 40);
-    // ...and read again afterwards.
-    let later = t0 + Duration::from_secs(3);
-    let ms = a.wall_clock_ms(later);
-    assert!(
-        ms <= wall(SystemTime::now()) && ms >= before,
-        "{ms} re-read, not {ms0} + 3000"
-    );
+    let ms = wall_clock_ms();
+    assert!(ms >= before && ms <= wall(SystemTime::now()));
+    // A send without a timestamp takes the one given, and reads the
+    // monotonic clock only to open a batch.
+    let mut a = acc(config());
+    let d = a
+        .append(
+            Now::Read,
+            ms,
+            &ProducerRecord::new("t").partition(0),
+            &mut None,
+        )
+        .unwrap()
+        .delivery
+        .unwrap();
+    assert_eq!(d.timestamp(), ms);
 }
 
 #[test]
@@ -690,7 +713,7 @@ fn idempotent_sequences_count_records_appended_while_waiting() {
         assert!(a.drain(late, 1, 1_000).is_empty());
     }
     assert_eq!(
-        a.next_deadline(true),
+        a.next_deadline(1, true),
         Some(t0 + Duration::from_millis(6) + Duration::from_secs(120))
     );
     for b in first {
@@ -710,4 +733,83 @@ fn idempotent_sequences_count_records_appended_while_waiting() {
     }
     let third = a.drain(late + Duration::from_millis(5), 1, 1_000);
     assert_eq!(third[0].stamp.unwrap().base_sequence, 4);
+}
+
+#[test]
+fn appends_wake_a_sleeping_sink_only_when_it_would_act() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    const V: [u8; 60] = [7; 60];
+    let rec = |p: i32| ProducerRecord::new("t").partition(p).value(&V);
+    // No sink for broker 1 yet: the first batch must start one.
+    assert!(send(&mut a, t0, rec(0)).wake);
+    // It runs: nothing wakes it until it sleeps again.
+    a.sink_running(1);
+    assert!(!send(&mut a, t0, rec(1)).wake, "opened while the sink runs");
+
+    // Asleep with every request slot taken: only a response wakes it.
+    a.sink_sleeps(1, false, Some(t0 + Duration::from_secs(120)));
+    assert!(!send(&mut a, t0, rec(0)).wake);
+    assert!(!send(&mut a, t0, rec(0)).wake, "sealed a full batch");
+
+    // Asleep, able to send, waking at the linger end of an open batch: a
+    // new batch due later does not wake it, a sealed one does, once.
+    let mut a = acc(config());
+    a.sink_sleeps(1, true, Some(t0 + Duration::from_millis(5)));
+    assert!(!send(&mut a, t0 + Duration::from_millis(1), rec(0)).wake);
+    assert!(!send(&mut a, t0 + Duration::from_millis(1), rec(0)).wake);
+    assert!(
+        send(&mut a, t0 + Duration::from_millis(1), rec(0)).wake,
+        "sealed"
+    );
+    assert!(
+        !send(&mut a, t0 + Duration::from_millis(1), rec(0)).wake,
+        "already woken"
+    );
+
+    // Asleep until later than a new batch's linger end: wake for it.
+    a.sink_sleeps(1, true, Some(t0 + Duration::from_secs(120)));
+    assert!(send(&mut a, t0 + Duration::from_millis(1), rec(1)).wake);
+
+    // Broker 2's sink is independent of broker 1's.
+    a.sink_sleeps(2, true, None);
+    assert!(send(&mut a, t0, rec(2)).wake);
+
+    // A flush makes a new batch due at once.
+    let mut a = acc(config());
+    a.sink_sleeps(1, true, Some(t0 + Duration::from_millis(3)));
+    a.begin_flush();
+    assert!(send(&mut a, t0, rec(0)).wake);
+
+    // A partition without a leader wakes nobody (metadata comes first).
+    let mut a = acc(config());
+    a.set_topic("t", &[None, Some(1), Some(2)]);
+    assert!(!send(&mut a, t0, rec(0)).wake);
+
+    // A sink that exited is started again by the next batch.
+    let mut a = acc(config());
+    a.sink_sleeps(1, false, None);
+    a.sink_gone(1);
+    assert!(send(&mut a, t0, rec(0)).wake);
+}
+
+#[test]
+fn a_sinks_deadline_ignores_other_brokers_linger() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(2).value(b"x"),
+    );
+    // Partition 2 is led by broker 2: broker 1's sink only minds its
+    // delivery timeout.
+    assert_eq!(
+        a.next_deadline(1, true),
+        Some(t0 + Duration::from_secs(120))
+    );
+    assert_eq!(
+        a.next_deadline(2, true),
+        Some(t0 + Duration::from_millis(5))
+    );
 }

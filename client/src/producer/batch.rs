@@ -142,48 +142,35 @@ impl ProducerBatch {
         }
     }
 
-    /// Whether the record fits within `max_bytes` (an empty batch takes any
-    /// one record). False once built.
-    pub(crate) fn fits(
-        &self,
+    /// Appends a record if the batch stays within `max_bytes` (an empty
+    /// batch takes any record); returns its index, or `None` (and the
+    /// batch unchanged) when it does not fit or the batch is built.
+    #[inline]
+    pub(crate) fn try_append(
+        &mut self,
         max_bytes: usize,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
-    ) -> bool {
-        match &self.body {
-            Body::Open(b) => b.would_fit(
-                max_bytes,
-                timestamp,
-                key.map(<[u8]>::len),
-                value.map(<[u8]>::len),
-                headers,
-            ),
-            _ => false,
-        }
-    }
-
-    /// Appends a record; returns its future. The caller checked `fits`.
-    pub(crate) fn append(
-        &mut self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> Result<Delivery, ProduceError> {
+    ) -> Result<Option<u32>, ProduceError> {
         let Body::Open(b) = &mut self.body else {
-            return Err(ProduceError::Closed);
+            return Ok(None);
         };
         let index = b
-            .append(timestamp, key, value, headers)
+            .append_within(max_bytes, timestamp, key, value, headers)
             .map_err(|e| ProduceError::Records(Arc::new(e)))?;
-        self.records += 1;
-        Ok(Delivery::new(
-            self.completion.clone(),
-            index as u32,
-            timestamp,
-        ))
+        if index.is_some() {
+            self.records += 1;
+        }
+        Ok(index.map(|i| i as u32))
+    }
+
+    /// The delivery future of the record at `index` (only records without
+    /// another report get one: it costs a reference count on the batch's
+    /// completion, touched again by the sink when it completes).
+    pub(crate) fn delivery(&self, index: u32, timestamp: i64) -> Delivery {
+        Delivery::new(self.completion.clone(), index, timestamp)
     }
 
     /// Registers how the record at `index` is reported; a tag needs the
@@ -283,10 +270,15 @@ mod tests {
     fn built_once_and_restamped_on_retry() {
         let mut b = batch(Compression::Lz4);
         for i in 0..10u8 {
-            drop(
-                b.append(1000 + i64::from(i), Some(&[i]), Some(b"value"), &[])
-                    .unwrap(),
-            );
+            b.try_append(
+                usize::MAX,
+                1000 + i64::from(i),
+                Some(&[i]),
+                Some(b"value"),
+                &[],
+            )
+            .unwrap()
+            .unwrap();
         }
         let stamp = ProducerStamp {
             producer_id: 7,
@@ -323,7 +315,11 @@ mod tests {
     fn callbacks_run_once_and_dropping_reports_closed() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut b = batch(Compression::None);
-        let d = b.append(5, None, Some(b"v"), &[]).unwrap();
+        let d = b
+            .try_append(usize::MAX, 5, None, Some(b"v"), &[])
+            .unwrap()
+            .unwrap();
+        let d = b.delivery(d, 5);
         let s = seen.clone();
         b.add_report(
             1,
@@ -345,7 +341,9 @@ mod tests {
 
         let s = seen.clone();
         let mut b = batch(Compression::None);
-        drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+        b.try_append(usize::MAX, 5, None, Some(b"v"), &[])
+            .unwrap()
+            .unwrap();
         b.add_report(
             0,
             5,
@@ -367,7 +365,9 @@ mod tests {
         }));
         let mut b = batch(Compression::None);
         for tag in [70, 71, 72] {
-            drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+            b.try_append(usize::MAX, 5, None, Some(b"v"), &[])
+                .unwrap()
+                .unwrap();
             let index = b.record_count() - 1;
             b.add_report(index, 5, Report::Tag(tag), Some(&handler));
         }
@@ -383,7 +383,9 @@ mod tests {
 
         // Never finished: the handler hears Closed when the batch goes away.
         let mut b = batch(Compression::None);
-        drop(b.append(5, None, Some(b"v"), &[]).unwrap());
+        b.try_append(usize::MAX, 5, None, Some(b"v"), &[])
+            .unwrap()
+            .unwrap();
         b.add_report(0, 5, Report::Tag(9), Some(&handler));
         drop(b);
         assert_eq!(seen.lock().unwrap().last(), Some(&(9, None)));

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::accumulator::{Accumulator, AccumulatorConfig, AppendError};
+use super::accumulator::{Accumulator, AccumulatorConfig, AppendError, Now, wall_clock_ms};
 use super::config::ProducerConfig;
 use super::delivery::{Delivery, DeliveryHandler, Report};
 use super::error::ProduceError;
@@ -277,7 +277,10 @@ impl Producer {
     /// Cancel-safe: dropping this future before it completes (a timeout
     /// around it, say) enqueues nothing and leaves no state behind.
     pub async fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
-        self.enqueue(record, None).await
+        // A record without another report always gets a future.
+        self.enqueue(record, None)
+            .await?
+            .ok_or(ProduceError::Closed)
     }
 
     /// Enqueues a record without waiting: a full buffer is
@@ -287,7 +290,7 @@ impl Producer {
         let shared = &self.handle.shared;
         let mut none = None;
         match self.append(&record, &mut none) {
-            Ok(d) => Ok(d),
+            Ok(d) => d.ok_or(ProduceError::Closed),
             Err(AppendError::Full) => Err(ProduceError::QueueFull {
                 buffered: shared.acc().buffered(),
                 limit: shared.config.buffer_memory(),
@@ -421,14 +424,11 @@ impl Producer {
         &self,
         record: &ProducerRecord<'_>,
         report: &mut Option<Report>,
-    ) -> Result<Delivery, AppendError> {
+    ) -> Result<Option<Delivery>, AppendError> {
         let shared = &self.handle.shared;
-        let now = Instant::now();
-        let appended = {
-            let mut acc = shared.acc();
-            let now_ms = acc.wall_clock_ms(now);
-            acc.append(now, now_ms, record, report)?
-        };
+        // Outside the lock; a record with a timestamp reads no clock.
+        let now_ms = record.timestamp.unwrap_or_else(wall_clock_ms);
+        let appended = shared.acc().append(Now::Read, now_ms, record, report)?;
         if appended.wake {
             shared.wake_sinks();
         }
@@ -462,7 +462,7 @@ impl Producer {
         &self,
         record: ProducerRecord<'_>,
         report: Option<Report>,
-    ) -> Result<Delivery, ProduceError> {
+    ) -> Result<Option<Delivery>, ProduceError> {
         let mut report = report;
         // The fast path: no clock for a deadline, no waiter registration.
         let mut outcome = match self.append(&record, &mut report) {

@@ -70,6 +70,12 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
     let mut generation = 0;
     let max_in_flight = shared.config.max_in_flight();
     tracing::debug!(broker, "producer sink started");
+    // One timer for the sink's life, moved only when its deadline changes
+    // (a new timer per pass cost a timer-wheel insert and removal).
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+    let sleep = tokio::time::sleep_until(far());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
     loop {
         let meta = shared.client.metadata();
         if meta.generation != generation {
@@ -80,7 +86,37 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             ensure_producer_id(&shared).await;
         }
         let now = Instant::now();
-        let expired = shared.acc().expire(now);
+        let throttle = throttled_until.filter(|&t| t > now);
+        if throttle.is_none() {
+            throttled_until = None;
+        }
+        let slot_free = inflight.len() < max_in_flight;
+        let can_send = slot_free && throttle.is_none();
+        // One pass under one lock: expire, drain, and if nothing goes out,
+        // the next deadline and the sleep state appends consult.
+        let (expired, batches, deadline) = {
+            let mut acc = shared.acc();
+            acc.sink_running(broker);
+            let expired = acc.expire(now);
+            let batches = if can_send {
+                acc.drain(now, broker, shared.config.max_request_size())
+            } else {
+                Vec::new()
+            };
+            let mut deadline = None;
+            if batches.is_empty() {
+                // While no request may be sent (every slot taken, or
+                // throttled) only delivery timeouts wake the sink, besides
+                // a response, the throttle's end and new records: a linger
+                // or backoff end already past would make it spin.
+                deadline = acc.next_deadline(broker, can_send);
+                if let Some(t) = throttle.filter(|_| slot_free) {
+                    deadline = Some(deadline.map_or(t, |d| d.min(t)));
+                }
+                acc.sink_sleeps(broker, can_send, deadline);
+            }
+            (expired, batches, deadline)
+        };
         for b in expired {
             let error = ProduceError::DeliveryTimeout {
                 topic: b.topic.to_string(),
@@ -90,39 +126,28 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             };
             fail(&shared, b, error);
         }
-        if inflight.len() < max_in_flight && throttled_until.is_none_or(|t| t <= now) {
-            throttled_until = None;
-            let batches = shared
-                .acc()
-                .drain(now, broker, shared.config.max_request_size());
-            if !batches.is_empty() {
-                inflight.push_back(Box::pin(send(shared.clone(), broker, batches)));
-                continue;
+        if !batches.is_empty() {
+            inflight.push_back(Box::pin(send(shared.clone(), broker, batches)));
+            continue;
+        }
+        if inflight.is_empty() && shared.closed.load(Ordering::SeqCst) {
+            let mut acc = shared.acc();
+            if !acc.brokers_with_data().contains(&broker) {
+                acc.sink_gone(broker);
+                drop(acc);
+                shared.sink_exited(broker);
+                tracing::debug!(broker, "producer sink stopped");
+                return;
             }
         }
-        if inflight.is_empty()
-            && shared.closed.load(Ordering::SeqCst)
-            && !shared.acc().brokers_with_data().contains(&broker)
-        {
-            shared.sink_exited(broker);
-            tracing::debug!(broker, "producer sink stopped");
-            return;
+        if deadline != armed {
+            armed = deadline;
+            sleep.as_mut().reset(
+                deadline
+                    .map(tokio::time::Instant::from_std)
+                    .unwrap_or_else(far),
+            );
         }
-        // While no request may be sent (every slot taken, or throttled)
-        // only delivery timeouts wake the sink, besides a response, the
-        // throttle's end and new records: a linger or backoff end already
-        // past would make it spin.
-        let throttle = throttled_until.filter(|&t| t > now);
-        let slot_free = inflight.len() < max_in_flight;
-        let mut deadline = shared.acc().next_deadline(slot_free && throttle.is_none());
-        if let Some(t) = throttle.filter(|_| slot_free) {
-            deadline = Some(deadline.map_or(t, |d| d.min(t)));
-        }
-        let sleep = tokio::time::sleep_until(
-            deadline
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
-        );
         tokio::select! {
             done = inflight.next(), if !inflight.is_empty() => {
                 if let Some(done) = done {
@@ -132,7 +157,11 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
                 }
             }
             _ = notify.notified() => {}
-            _ = sleep => {}
+            _ = &mut sleep => {
+                // Fired: re-arm at the next pass even if the deadline
+                // computed there is the same instant.
+                armed = None;
+            }
         }
     }
 }

@@ -191,27 +191,60 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<i32, RecordsError> {
+        self.append_limited(usize::MAX, timestamp, key, value, headers)?
+            .ok_or(RecordsError::TooManyRecords)
+    }
+
+    /// Appends a record if the batch then stays within `max_bytes` (an
+    /// empty batch takes any record, as in [`Self::would_fit`]); `Ok(None)`
+    /// leaves the batch as it was. One size computation serves both the
+    /// check and the append, where `would_fit` then `append` make two: the
+    /// producer's per-record path.
+    #[inline]
+    pub fn append_within(
+        &mut self,
+        max_bytes: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<Option<i32>, RecordsError> {
+        self.append_limited(max_bytes, timestamp, key, value, headers)
+    }
+
+    #[inline]
+    fn append_limited(
+        &mut self,
+        max_bytes: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<Option<i32>, RecordsError> {
         check_len("key", key.map(<[u8]>::len))?;
         check_len("value", value.map(<[u8]>::len))?;
-        if i32::try_from(headers.len()).is_err() {
-            return Err(RecordsError::FieldTooLong {
-                field: "headers",
-                len: headers.len(),
-            });
-        }
-        for h in headers {
-            check_len("header key", Some(h.key.len()))?;
-            check_len("header value", h.value.as_ref().map(|v| v.len()))?;
+        if !headers.is_empty() {
+            if i32::try_from(headers.len()).is_err() {
+                return Err(RecordsError::FieldTooLong {
+                    field: "headers",
+                    len: headers.len(),
+                });
+            }
+            for h in headers {
+                check_len("header key", Some(h.key.len()))?;
+                check_len("header value", h.value.as_ref().map(|v| v.len()))?;
+            }
         }
         let off_delta = self.count;
         let Some(next) = self.count.checked_add(1) else {
             return Err(RecordsError::TooManyRecords);
         };
-        if self.count == 0 {
-            self.base_timestamp = timestamp;
-            self.max_timestamp = timestamp;
-        }
-        let ts_delta = timestamp.wrapping_sub(self.base_timestamp);
+        let base_timestamp = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
+        let ts_delta = timestamp.wrapping_sub(base_timestamp);
         let body = body_len(
             ts_delta,
             off_delta,
@@ -220,7 +253,15 @@ impl RecordBatchBuilder {
             headers,
         );
         let body = check_len("record", Some(body))?;
-        self.buf.reserve(varint_len(body as i64) + body);
+        let len = varint_len(body as i64) + body;
+        if self.count > 0 && self.buf.len().saturating_add(len) > max_bytes {
+            return Ok(None);
+        }
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        }
+        self.buf.reserve(len);
         encode_record(
             &mut self.buf,
             body,
@@ -232,7 +273,7 @@ impl RecordBatchBuilder {
         );
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.count = next;
-        Ok(off_delta)
+        Ok(Some(off_delta))
     }
 
     /// Appends a transaction marker to a control batch.

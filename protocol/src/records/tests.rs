@@ -137,6 +137,43 @@ fn would_fit_respects_the_limit_but_accepts_a_first_oversized_record() {
 }
 
 #[test]
+fn append_within_decides_like_would_fit_and_leaves_a_refused_batch_alone() {
+    let mut b = RecordBatchBuilder::new(Compression::None);
+    // An empty batch takes a record bigger than the limit.
+    assert_eq!(
+        b.append_within(10, T0, None, Some(&[1; 1000]), &[])
+            .unwrap(),
+        Some(0)
+    );
+    let h = [Header {
+        key: Bytes::from_static(b"h"),
+        value: Some(Bytes::from_static(b"v")),
+    }];
+    let exact = b.size_with(T0 + 5, Some(2), Some(20), &h);
+    assert!(!b.would_fit(exact - 1, T0 + 5, Some(2), Some(20), &h));
+    let (size, count) = (b.estimated_size(), b.record_count());
+    assert_eq!(
+        b.append_within(exact - 1, T0 + 5, Some(b"kk"), Some(&[2; 20]), &h)
+            .unwrap(),
+        None
+    );
+    assert_eq!((b.estimated_size(), b.record_count()), (size, count));
+    assert_eq!(
+        b.append_within(exact, T0 + 5, Some(b"kk"), Some(&[2; 20]), &h)
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(b.estimated_size(), exact);
+    // The same bytes as two plain appends.
+    let mut plain = RecordBatchBuilder::new(Compression::None);
+    plain.append(T0, None, Some(&[1; 1000]), &[]).unwrap();
+    plain
+        .append(T0 + 5, Some(b"kk"), Some(&[2; 20]), &h)
+        .unwrap();
+    assert_eq!(b.build().unwrap().bytes(), plain.build().unwrap().bytes());
+}
+
+#[test]
 fn uncompressed_encoding_matches_kafka_bytes() {
     // One record: key "k", value "v", no headers, timestamp delta 0.
     let mut b = RecordBatchBuilder::new(Compression::None);
