@@ -721,6 +721,7 @@ impl Accumulator {
                 _ => ProducerStamp::NONE,
             });
             b.attempts += 1;
+            b.in_flight = true;
             q.in_flight += 1;
             total += b.size();
             out.push(b);
@@ -758,7 +759,7 @@ impl Accumulator {
             // An epoch bump restarts every sequence (Kafka's fix).
             self.request_epoch_bump(stamped);
         }
-        for b in &out {
+        for b in &mut out {
             self.release(b);
         }
         out
@@ -816,15 +817,44 @@ impl Accumulator {
             .and_then(|t| t.partitions.get_mut(b.partition as usize))
     }
 
-    fn release(&mut self, b: &ProducerBatch) {
+    /// Frees `b`'s memory, once (a batch that expired and then is failed
+    /// is released by the first).
+    fn release(&mut self, b: &mut ProducerBatch) {
         self.buffered = self.buffered.saturating_sub(b.accounted);
+        b.accounted = 0;
         self.incomplete.remove(&b.id);
     }
 
+    /// `b` came back from the broker (or its request failed): its
+    /// partition has one batch fewer in flight. Nothing for a batch that
+    /// was not in flight (an expired or unbuildable one).
+    fn landed(&mut self, b: &mut ProducerBatch) {
+        if std::mem::take(&mut b.in_flight) {
+            if let Some(q) = self.queue(b) {
+                q.in_flight = q.in_flight.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Whether senders wait for buffer space and enough is free to wake
+    /// them: an eighth of `buffer.memory`. Waking them at every completed
+    /// batch had the sender sleep and wake once per batch under a full
+    /// buffer; with the margin it appends a burst between waits. A waiter
+    /// whose record needs more than the margin is woken again by every
+    /// later completion, at the latest when the buffer is empty.
+    pub(crate) fn memory_wanted(&self) -> bool {
+        self.memory_waiters > 0
+            && self.buffered
+                <= self
+                    .config
+                    .buffer_memory
+                    .saturating_sub(self.config.buffer_memory / 8)
+    }
+
     /// The broker acknowledged `b`; the caller finishes it after this.
-    pub(crate) fn acked(&mut self, b: &ProducerBatch) {
+    pub(crate) fn acked(&mut self, b: &mut ProducerBatch) {
+        self.landed(b);
         if let Some(q) = self.queue(b) {
-            q.in_flight = q.in_flight.saturating_sub(1);
             q.acked_once = true;
         }
         self.release(b);
@@ -838,10 +868,8 @@ impl Accumulator {
     }
 
     /// `b` failed for good; the caller finishes it with the error.
-    pub(crate) fn failed(&mut self, b: &ProducerBatch) {
-        if let Some(q) = self.queue(b) {
-            q.in_flight = q.in_flight.saturating_sub(1);
-        }
+    pub(crate) fn failed(&mut self, b: &mut ProducerBatch) {
+        self.landed(b);
         self.release(b);
     }
 
@@ -856,9 +884,9 @@ impl Accumulator {
                 b.stamp = None;
             }
         }
+        self.landed(&mut b);
         match self.queue(&b) {
             Some(q) => {
-                q.in_flight = q.in_flight.saturating_sub(1);
                 let at = q
                     .ready
                     .iter()
@@ -867,8 +895,7 @@ impl Accumulator {
                 q.ready.insert(at, b);
             }
             None => {
-                self.release(&b);
-                let mut b = b;
+                self.release(&mut b);
                 b.finish(Err(ProduceError::Closed));
             }
         }
@@ -885,7 +912,7 @@ impl Accumulator {
             out.extend(q.ready.drain(..));
             out.extend(q.open.take());
         }
-        for b in &out {
+        for b in &mut out {
             self.release(b);
         }
         out

@@ -37,7 +37,7 @@ fn poll(d: &mut Delivery) -> Poll<Result<RecordMetadata, ProduceError>> {
 }
 
 fn ack(a: &mut Accumulator, mut b: ProducerBatch, base_offset: i64) {
-    a.acked(&b);
+    a.acked(&mut b);
     b.finish(Ok(BatchAck {
         base_offset,
         log_append_time: -1,
@@ -812,4 +812,76 @@ fn a_sinks_deadline_ignores_other_brokers_linger() {
         a.next_deadline(2, true),
         Some(t0 + Duration::from_millis(5))
     );
+}
+
+#[test]
+fn an_expired_batch_failed_afterwards_frees_its_memory_once_and_no_slot() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        delivery_timeout: Duration::from_millis(50),
+        max_in_flight: 1,
+        ..config()
+    });
+    let v = [1u8; 150];
+    // b1 goes out; b2 (same partition) waits behind it and expires.
+    send(&mut a, t0, ProducerRecord::new("t").partition(0).value(&v));
+    let mut sent = a.drain(t0 + Duration::from_millis(10), 1, 1_000);
+    let in_flight_bytes = a.buffered();
+    send(
+        &mut a,
+        t0 + Duration::from_millis(20),
+        ProducerRecord::new("t").partition(0).value(&v),
+    );
+    let mut expired = a.expire(t0 + Duration::from_millis(75));
+    assert_eq!(expired.len(), 1);
+    assert_eq!(a.buffered(), in_flight_bytes);
+    // The sink fails it (error hook, callbacks), which releases again:
+    // nothing more is freed and b1 still holds its partition's one slot.
+    a.failed(&mut expired[0]);
+    assert_eq!(a.buffered(), in_flight_bytes);
+    send(
+        &mut a,
+        t0 + Duration::from_millis(80),
+        ProducerRecord::new("t").partition(0).value(&v),
+    );
+    assert!(
+        a.drain(t0 + Duration::from_millis(90), 1, 1_000).is_empty(),
+        "max_in_flight 1: b1 is still out"
+    );
+    a.acked(&mut sent[0]);
+    assert_eq!(a.drain(t0 + Duration::from_millis(90), 1, 1_000).len(), 1);
+}
+
+#[test]
+fn memory_waiters_are_woken_once_an_eighth_of_the_buffer_is_free() {
+    let t0 = Instant::now();
+    let mut a = acc(AccumulatorConfig {
+        buffer_memory: 1_600,
+        batch_size: 200,
+        ..config()
+    });
+    let v = [0u8; 100];
+    while a
+        .append(t0, 0, &ProducerRecord::new("t").value(&v), &mut None)
+        .is_ok()
+    {}
+    assert!(!a.memory_wanted(), "nobody waits");
+    a.add_memory_waiter();
+    let mut batches = a.drain(t0 + Duration::from_millis(5), 1, 100_000);
+    batches.extend(a.drain(t0 + Duration::from_millis(5), 2, 100_000));
+    assert!(batches.len() >= 3, "{}", batches.len());
+    let mut woke_at = None;
+    for (i, b) in batches.iter_mut().enumerate() {
+        a.acked(b);
+        if a.memory_wanted() {
+            woke_at.get_or_insert(i);
+            assert!(a.buffered() <= 1_400);
+        } else {
+            assert!(a.buffered() > 1_400, "{}", a.buffered());
+        }
+    }
+    assert!(woke_at.is_some());
+    assert!(a.memory_wanted(), "an empty buffer always wakes waiters");
+    a.remove_memory_waiter();
+    assert!(!a.memory_wanted());
 }

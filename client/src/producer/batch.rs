@@ -69,6 +69,9 @@ pub(crate) struct ProducerBatch {
     pub(crate) created: Instant,
     /// Sends so far (0 = never sent).
     pub(crate) attempts: u32,
+    /// Counted in its partition's in-flight batches (drained and not yet
+    /// acknowledged, failed or requeued).
+    pub(crate) in_flight: bool,
     /// Not to be sent again before this (retry backoff).
     pub(crate) retry_at: Option<Instant>,
     /// The sequence given at the first send (idempotent producers); a retry
@@ -118,6 +121,7 @@ impl ProducerBatch {
             accounted: 0,
             created: now,
             attempts: 0,
+            in_flight: false,
             retry_at: None,
             stamp: None,
             last_error: None,

@@ -500,19 +500,21 @@ impl Producer {
                     outcome = self.append(&record, &mut report);
                 }
                 Err(AppendError::Full) => {
-                    // Register for "memory freed" first, then try again: a
-                    // completion between the failed append and the
-                    // registration is then never missed.
+                    // Register for "memory freed" and count this sender as
+                    // waiting first, then try again: completions wake
+                    // waiters only while one is counted (and enough is
+                    // free, see `Accumulator::memory_wanted`), so one
+                    // between the failed append and the registration is
+                    // never missed. Counted until the wait ends, however it
+                    // ends: a dropped `send` (a timeout around it, a
+                    // disconnected client) must not leave the producer
+                    // under memory pressure for good.
                     let freed = shared.memory.notified();
                     tokio::pin!(freed);
                     freed.as_mut().enable();
+                    let waiting = MemoryWaiter::register(shared);
                     outcome = self.append(&record, &mut report);
                     if matches!(outcome, Err(AppendError::Full)) {
-                        // Counted until the wait ends, however it ends:
-                        // a dropped `send` (a timeout around it, a
-                        // disconnected client) must not leave the
-                        // producer under memory pressure for good.
-                        let waiting = MemoryWaiter::register(shared);
                         shared.wake_sinks();
                         let waited = tokio::time::timeout_at(deadline, freed).await;
                         drop(waiting);

@@ -189,7 +189,6 @@ async fn send(shared: Arc<Shared>, broker: i32, batches: Vec<ProducerBatch>) -> 
                 sent.push(b);
             }
             Err(e) => {
-                shared.acc().failed(&b);
                 fail(&shared, b, ProduceError::Records(Arc::new(e)));
             }
         }
@@ -437,8 +436,14 @@ fn succeed(shared: &Arc<Shared>, mut b: ProducerBatch, ack: BatchAck) {
     Metrics::add(&m.bytes_sent, b.size() as u64);
     Metrics::add(&m.batches_sent, 1);
     b.finish(Ok(ack));
-    shared.acc().acked(&b);
-    shared.memory.notify_waiters();
+    let memory = {
+        let mut acc = shared.acc();
+        acc.acked(&mut b);
+        acc.memory_wanted()
+    };
+    if memory {
+        shared.memory.notify_waiters();
+    }
     shared.completed.notify_waiters();
 }
 
@@ -456,8 +461,14 @@ pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceErr
         error: error.clone(),
     });
     b.finish(Err(error));
-    shared.acc().failed(&b);
-    shared.memory.notify_waiters();
+    let memory = {
+        let mut acc = shared.acc();
+        acc.failed(&mut b);
+        acc.memory_wanted()
+    };
+    if memory {
+        shared.memory.notify_waiters();
+    }
     shared.completed.notify_waiters();
 }
 
