@@ -224,13 +224,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let bootstrap = std::env::var("KLAMM_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let p = Producer::from_pairs([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("acks", "1"),
-        ("linger.ms", "5"),
-        ("compression.type", codec.as_str()),
-    ])
-    .await?;
+    let mut props = vec![
+        ("bootstrap.servers".to_owned(), bootstrap.clone()),
+        ("acks".to_owned(), "1".to_owned()),
+        ("linger.ms".to_owned(), "5".to_owned()),
+        ("compression.type".to_owned(), codec.clone()),
+    ];
+    // Extra producer properties for experiments: KLAMM_BENCH_PROPS="batch.size=65536 ..."
+    if let Ok(extra) = std::env::var("KLAMM_BENCH_PROPS") {
+        for kv in extra.split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                props.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    let p = Producer::from_pairs(props).await?;
     let topic = format!("bench-klamm-{style}-{codec}-{rate}-{}", std::process::id());
     Admin::new(p.client().clone())
         .create_topics(&[NewTopic::new(&topic, 6, 1)], false)

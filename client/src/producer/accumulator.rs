@@ -64,6 +64,10 @@ pub(crate) enum AppendError {
     Rejected(ProduceError),
 }
 
+/// The buffer of a partition's first batch (later ones follow the size
+/// of the previous one).
+const FIRST_BATCH_CAPACITY: usize = 16 * 1024;
+
 /// A record taken.
 #[derive(Debug)]
 pub(crate) struct Appended {
@@ -105,9 +109,31 @@ struct PartitionQueue {
     next_sequence: i32,
     /// Idempotence: one batch in flight until the first is acknowledged.
     acked_once: bool,
+    /// Bytes in the last batch sealed here: the next one's buffer starts
+    /// a little larger, so a steady stream fills it without regrowing and
+    /// a large `batch.size` is not allocated up front.
+    last_batch: usize,
 }
 
 impl PartitionQueue {
+    /// Moves the open batch to the ready queue.
+    fn seal(&mut self) {
+        if let Some(b) = self.open.take() {
+            self.last_batch = b.size();
+            self.ready.push_back(b);
+        }
+    }
+
+    /// The buffer to start a new batch with (see `last_batch`).
+    fn batch_capacity(&self, batch_size: usize, record: usize) -> usize {
+        let guess = if self.last_batch == 0 {
+            FIRST_BATCH_CAPACITY
+        } else {
+            self.last_batch + self.last_batch / 8
+        };
+        guess.min(batch_size).max(record)
+    }
+
     fn new(leader: Option<i32>) -> Self {
         PartitionQueue {
             leader,
@@ -116,6 +142,7 @@ impl PartitionQueue {
             in_flight: 0,
             next_sequence: 0,
             acked_once: false,
+            last_batch: 0,
         }
     }
 }
@@ -454,10 +481,8 @@ impl Accumulator {
                 taken = Some((index, open.size().saturating_sub(before)));
                 break;
             }
-            if let Some(full) = q.open.take() {
-                q.ready.push_back(full);
-                sealed_leader = Some(q.leader);
-            }
+            q.seal();
+            sealed_leader = Some(q.leader);
             if attempt > 0 {
                 break;
             }
@@ -487,13 +512,14 @@ impl Accumulator {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.incomplete.insert(id);
+                let capacity = q.batch_capacity(batch_size, own_size);
                 let batch = q.open.insert(ProducerBatch::new(
                     id,
                     topic.name.clone(),
                     partition,
                     self.config.compression,
                     self.config.compression_level,
-                    batch_size.max(own_size),
+                    capacity,
                     now,
                 ));
                 // An empty batch takes any record; it accounts for its
@@ -682,9 +708,7 @@ impl Accumulator {
                     && !slot_busy(q, max_in_flight, idempotent)
                     && (out.is_empty() || total + open.size() <= max_bytes);
                 if full || (due && goes_now) {
-                    if let Some(b) = q.open.take() {
-                        q.ready.push_back(b);
-                    }
+                    q.seal();
                     t.sticky.batch_sealed(
                         *i as i32,
                         Partitions {

@@ -31,6 +31,10 @@ pub struct ProducerMetrics {
     pub request_latency_total: Duration,
     /// Longest request round trip.
     pub request_latency_max: Duration,
+    /// Passes of the sender tasks (one per wake-up: new records, a
+    /// response, a timer). While idle it stays still; flat out it grows
+    /// about once per request.
+    pub sender_wakeups: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +47,7 @@ pub(crate) struct Metrics {
     pub(crate) records_failed: AtomicU64,
     pub(crate) in_flight_requests: AtomicU64,
     pub(crate) throttled_responses: AtomicU64,
+    pub(crate) sender_wakeups: AtomicU64,
     latency_total_us: AtomicU64,
     latency_max_us: AtomicU64,
 }
@@ -76,6 +81,7 @@ impl Metrics {
             throttled_responses: get(&self.throttled_responses),
             request_latency_total: Duration::from_micros(get(&self.latency_total_us)),
             request_latency_max: Duration::from_micros(get(&self.latency_max_us)),
+            sender_wakeups: get(&self.sender_wakeups),
         }
     }
 }

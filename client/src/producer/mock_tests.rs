@@ -872,3 +872,36 @@ async fn an_unanswered_request_fails_its_batches_at_the_delivery_timeout_once() 
     assert_eq!(p.metrics().records_sent, 1);
     assert!(log.total("t") >= 1);
 }
+
+#[tokio::test]
+async fn an_idle_producer_sleeps_and_tagged_records_reach_the_handler() {
+    let (cluster, log) = cluster(2, "t", 4).await;
+    let p = producer(&cluster, &[]).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    p.set_delivery_handler(move |tag, r| s.lock().unwrap().push((tag, r.is_ok())));
+    for tag in 0..50u64 {
+        let v = format!("{tag}");
+        p.send_tagged(ProducerRecord::new("t").value(&v), tag)
+            .await
+            .unwrap();
+    }
+    // No flush: the batches leave when linger.ms (2 ms) fires.
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut got = seen.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..50).map(|t| (t, true)).collect::<Vec<_>>());
+    assert_eq!(log.total("t"), 50);
+    // Nothing left to do: the senders sleep (a linger timer that fired and
+    // was not re-armed for "no deadline" used to make them spin here).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = p.metrics().sender_wakeups;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = p.metrics().sender_wakeups - before;
+    assert!(idle <= 2, "{idle} sender wake-ups while idle");
+}

@@ -65,7 +65,7 @@ mod partitioner;
 mod record;
 mod sink;
 
-pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
+pub use config::{Acks, DEFAULT_BATCH_SIZE, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Delivery, DeliveryHandler};
 pub use error::ProduceError;
 pub use handle::{ErrorHook, ProduceFailure, Producer};

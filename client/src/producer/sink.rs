@@ -75,8 +75,11 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
     let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
     let sleep = tokio::time::sleep_until(far());
     tokio::pin!(sleep);
-    let mut armed: Option<Instant> = None;
+    // The deadline the timer is set to; `None` after it fired (a fired
+    // timer stays ready until reset, even for "no deadline").
+    let mut armed: Option<Option<Instant>> = Some(None);
     loop {
+        Metrics::add(&shared.metrics.sender_wakeups, 1);
         let meta = shared.client.metadata();
         if meta.generation != generation {
             generation = meta.generation;
@@ -140,8 +143,8 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
                 return;
             }
         }
-        if deadline != armed {
-            armed = deadline;
+        if armed != Some(deadline) {
+            armed = Some(deadline);
             sleep.as_mut().reset(
                 deadline
                     .map(tokio::time::Instant::from_std)
@@ -158,8 +161,7 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             }
             _ = notify.notified() => {}
             _ = &mut sleep => {
-                // Fired: re-arm at the next pass even if the deadline
-                // computed there is the same instant.
+                // Fired: re-arm at the next pass whatever it computes.
                 armed = None;
             }
         }
