@@ -9,13 +9,18 @@
 # Settings (the issue's): 1,000,000 records of 100 bytes to a fresh
 # 6-partition topic, acks=1, linger.ms=5, compression none and lz4:
 #   klamm futures     awaits every delivery future (up to 50,000 in flight)
-#   klamm callbacks   send_with_callback
+#   klamm callbacks   send_tagged to one delivery handler (as librdkafka's
+#                     delivery callback with a per-message opaque)
+#   klamm closures    send_with_callback, a boxed closure per record (CODECS only)
 #   rdkafka future    FutureProducer, awaiting every DeliveryFuture
 #   rdkafka base      BaseProducer with a delivery callback
 # then the same four capped at RATE records/s (latency without a queue).
 #
+# Klamm runs with its defaults (batch.size 1,000,000 bytes, as librdkafka's)
+# and, as futures-16k / callbacks-16k, with Java's batch.size of 16384.
+#
 # Environment: RECORDS (1000000), RATE (100000), RATE_RECORDS (500000),
-# CODECS ("none lz4"), RATE_CODECS ("none"), REPEAT (1),
+# CODECS ("none lz4"), RATE_CODECS ("none"), JAVA_BATCH_CODECS ("none"), REPEAT (1),
 # KLAMM_BOOTSTRAP (an existing broker instead of starting tansu).
 # librdkafka is C: its crate lives outside the workspace (peers/) and is
 # built here with its bundled source (needs make, a C compiler and perl;
@@ -28,6 +33,7 @@ RATE="${RATE:-100000}"
 RATE_RECORDS="${RATE_RECORDS:-500000}"
 CODECS="${CODECS:-none lz4}"
 RATE_CODECS="${RATE_CODECS:-none}"
+JAVA_BATCH_CODECS="${JAVA_BATCH_CODECS:-none}"
 REPEAT="${REPEAT:-1}"
 target="${CARGO_TARGET_DIR:-$KLAMM_ROOT/target}"
 export CARGO_TARGET_DIR="$target"
@@ -66,8 +72,17 @@ for ((r = 0; r < REPEAT; r++)); do
     for codec in $CODECS; do
         run "$klamm_bin" futures "$codec" "$RECORDS" 0
         run "$klamm_bin" callbacks "$codec" "$RECORDS" 0
+        run "$klamm_bin" closures "$codec" "$RECORDS" 0
         run "$rdkafka_bin" future "$codec" "$RECORDS" 0
         run "$rdkafka_bin" base "$codec" "$RECORDS" 0
+    done
+    # Klamm at Java's batch.size (16 KiB) instead of its default (librdkafka's
+    # 1,000,000 bytes): what the larger default saves.
+    for codec in $JAVA_BATCH_CODECS; do
+        KLAMM_BENCH_PROPS="batch.size=16384" KLAMM_BENCH_LABEL=futures-16k \
+            run "$klamm_bin" futures "$codec" "$RECORDS" 0
+        KLAMM_BENCH_PROPS="batch.size=16384" KLAMM_BENCH_LABEL=callbacks-16k \
+            run "$klamm_bin" callbacks "$codec" "$RECORDS" 0
     done
     for codec in $RATE_CODECS; do
         run "$klamm_bin" futures "$codec" "$RATE_RECORDS" "$RATE"
@@ -79,16 +94,16 @@ done
 
 echo
 echo "producer: 100-byte records, 6 partitions, acks=1, linger.ms=5, tansu 0.6.0 on the same machine ($(nproc) cores)"
-printf '| %-7s | %-9s | %-5s | %-9s | %9s | %10s | %8s | %8s | %8s |\n' \
+printf '| %-7s | %-13s | %-5s | %-9s | %9s | %10s | %8s | %8s | %8s |\n' \
     client style codec "rate cap" "records/s" "CPU-s / M" "peak RSS" "p50 ms" "p99 ms"
 printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-    ------- --------- ----- --------- ---------: ----------: --------: --------: --------:
+    ------- ------------- ----- --------- ---------: ----------: --------: --------: --------:
 while read -r _ fields; do
     declare -A f=()
     for kv in $fields; do f[${kv%%=*}]=${kv#*=}; done
     cap="${f[rate]}"
     [[ "$cap" == 0 ]] && cap="none"
-    printf '| %-7s | %-9s | %-5s | %-9s | %9s | %10s | %5s MiB | %8s | %8s |\n' \
+    printf '| %-7s | %-13s | %-5s | %-9s | %9s | %10s | %5s MiB | %8s | %8s |\n' \
         "${f[client]}" "${f[style]}" "${f[codec]}" "$cap" "${f[records_per_s]}" \
         "${f[cpu_s_per_m]}" "${f[peak_rss_mib]}" "${f[p50_ms]}" "${f[p99_ms]}"
     unset f

@@ -264,6 +264,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     p.close(Duration::from_secs(30)).await;
     let (cpu, rss) = process_usage();
     lat.sort_unstable();
+    // A label for runs with KLAMM_BENCH_PROPS, e.g. "futures-16k".
+    let style = std::env::var("KLAMM_BENCH_LABEL").unwrap_or(style);
     println!(
         "RESULT client=klamm style={style} codec={codec} rate={rate} records={n} \
          records_per_s={:.0} cpu_s_per_m={:.2} peak_rss_mib={:.0} p50_ms={:.2} p99_ms={:.2} \

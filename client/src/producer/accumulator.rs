@@ -60,13 +60,21 @@ pub(crate) enum AppendError {
     /// `buffer.memory` is used up: wait for batches to complete (or fail
     /// with queue-full for `try_send`).
     Full,
-    /// The record can never be accepted.
-    Rejected(ProduceError),
+    /// The record can never be accepted (boxed: this error travels up
+    /// every layer of the per-record path, where a 120-byte
+    /// `ProduceError` made every `Result` that size).
+    Rejected(Box<ProduceError>),
 }
 
 /// The buffer of a partition's first batch (later ones follow the size
 /// of the previous one).
 const FIRST_BATCH_CAPACITY: usize = 16 * 1024;
+
+impl AppendError {
+    fn rejected(e: ProduceError) -> Self {
+        AppendError::Rejected(Box::new(e))
+    }
+}
 
 /// A record taken.
 #[derive(Debug)]
@@ -392,10 +400,10 @@ impl Accumulator {
         report: &mut Option<Report>,
     ) -> Result<Appended, AppendError> {
         if self.closing {
-            return Err(AppendError::Rejected(ProduceError::Closed));
+            return Err(AppendError::rejected(ProduceError::Closed));
         }
         if matches!(report, Some(Report::Tag(_))) && self.handler.is_none() {
-            return Err(AppendError::Rejected(ProduceError::NoDeliveryHandler));
+            return Err(AppendError::rejected(ProduceError::NoDeliveryHandler));
         }
         let timestamp = record.timestamp.unwrap_or(now_ms);
         let (key, value, headers) = (record.key, record.value, record.headers);
@@ -417,7 +425,7 @@ impl Accumulator {
             (self.config.buffer_memory, "buffer.memory"),
         ] {
             if own_size > limit {
-                return Err(AppendError::Rejected(ProduceError::RecordTooLarge {
+                return Err(AppendError::rejected(ProduceError::RecordTooLarge {
                     size: own_size,
                     limit,
                     property,
@@ -451,7 +459,7 @@ impl Accumulator {
                 layout,
             )
             .map_err(|source| {
-                AppendError::Rejected(ProduceError::Partition {
+                AppendError::rejected(ProduceError::Partition {
                     topic: record.topic.to_owned(),
                     source,
                 })
@@ -476,7 +484,7 @@ impl Accumulator {
             let before = open.size();
             if let Some(index) = open
                 .try_append(batch_size, timestamp, key, value, headers)
-                .map_err(AppendError::Rejected)?
+                .map_err(AppendError::rejected)?
             {
                 taken = Some((index, open.size().saturating_sub(before)));
                 break;
@@ -526,13 +534,13 @@ impl Accumulator {
                 // header too.
                 let index = batch
                     .try_append(usize::MAX, timestamp, key, value, headers)
-                    .map_err(AppendError::Rejected)?
-                    .ok_or(AppendError::Rejected(ProduceError::Closed))?;
+                    .map_err(AppendError::rejected)?
+                    .ok_or(AppendError::rejected(ProduceError::Closed))?;
                 (index, batch.size())
             }
         };
         let Some(batch) = q.open.as_mut() else {
-            return Err(AppendError::Rejected(ProduceError::Closed));
+            return Err(AppendError::rejected(ProduceError::Closed));
         };
         batch.accounted += grown;
         self.buffered += grown;

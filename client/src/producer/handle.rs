@@ -278,7 +278,15 @@ impl Producer {
     /// around it, say) enqueues nothing and leaves no state behind.
     pub async fn send(&self, record: ProducerRecord<'_>) -> Result<Delivery, ProduceError> {
         // A record without another report always gets a future.
-        self.enqueue(record, None)
+        let mut report = None;
+        // The fast path without a second future: the record is taken (or
+        // refused for good) at once nearly always.
+        let outcome = match self.append(&record, &mut report) {
+            Ok(d) => return d.ok_or(ProduceError::Closed),
+            Err(AppendError::Rejected(e)) => return Err(*e),
+            Err(e) => e,
+        };
+        self.enqueue_waiting(record, report, outcome)
             .await?
             .ok_or(ProduceError::Closed)
     }
@@ -301,7 +309,7 @@ impl Producer {
                     topic: record.topic.to_owned(),
                 })
             }
-            Err(AppendError::Rejected(e)) => Err(e),
+            Err(AppendError::Rejected(e)) => Err(*e),
         }
     }
 
@@ -365,7 +373,15 @@ impl Producer {
         record: ProducerRecord<'_>,
         tag: u64,
     ) -> Result<(), ProduceError> {
-        self.enqueue(record, Some(Report::Tag(tag))).await.map(drop)
+        let mut report = Some(Report::Tag(tag));
+        let outcome = match self.append(&record, &mut report) {
+            Ok(_) => return Ok(()),
+            Err(AppendError::Rejected(e)) => return Err(*e),
+            Err(e) => e,
+        };
+        self.enqueue_waiting(record, report, outcome)
+            .await
+            .map(drop)
     }
 
     /// Waits until every record sent before this call is acknowledged or
@@ -465,17 +481,31 @@ impl Producer {
     ) -> Result<Option<Delivery>, ProduceError> {
         let mut report = report;
         // The fast path: no clock for a deadline, no waiter registration.
-        let mut outcome = match self.append(&record, &mut report) {
+        let outcome = match self.append(&record, &mut report) {
             Ok(d) => return Ok(d),
-            other => other,
+            Err(AppendError::Rejected(e)) => return Err(*e),
+            Err(e) => e,
         };
+        self.enqueue_waiting(record, report, outcome).await
+    }
+
+    /// The rest of [`Self::enqueue`] after a first `append` found no
+    /// metadata or no memory (`first`).
+    async fn enqueue_waiting(
+        &self,
+        record: ProducerRecord<'_>,
+        report: Option<Report>,
+        first: AppendError,
+    ) -> Result<Option<Delivery>, ProduceError> {
+        let mut report = report;
+        let mut outcome: Result<Option<Delivery>, AppendError> = Err(first);
         let shared = &self.handle.shared;
         let max_block = shared.config.max_block();
         let deadline = tokio::time::Instant::now() + max_block;
         loop {
             match outcome {
                 Ok(d) => return Ok(d),
-                Err(AppendError::Rejected(e)) => return Err(e),
+                Err(AppendError::Rejected(e)) => return Err(*e),
                 Err(AppendError::UnknownTopic) => {
                     let fetch = async {
                         loop {
