@@ -4,13 +4,14 @@
 //! | --- | --- | --- |
 //! | `/noop/items` | validates the body, produces nothing (baseline) | 202 |
 //! | `/fire-and-forget/items` | `try_send`, drops the delivery future | 202 |
-//! | `/callback/items` | `send_with_callback`; the callback counts and logs failures | 202 |
+//! | `/callback/items` | `send_tagged`; the producer's one delivery handler counts and logs failures | 202 |
 //! | `/callback-task/items` | `send_with_callback`; the callback hands the outcome to an app task | 202 |
 //! | `/await/items` | `try_send`, then awaits the delivery | 201 `{partition, offset, timestamp}` or 500 |
 //!
 //! Memory stays bounded under overload: `try_send` never waits (a full
-//! `buffer.memory` is an immediate 503), and `send_with_callback` (which has
-//! no `try_` form) waits at most `max.block.ms` for buffer space, which the
+//! `buffer.memory` is an immediate 503), and `send_tagged` and
+//! `send_with_callback` (which have no `try_` form) wait at most
+//! `max.block.ms` for buffer space, which the
 //! service sets low (see `config.rs`), then 503. Nothing is queued outside
 //! the producer's buffer, and there is no task per request besides hyper's
 //! own connection tasks.
@@ -123,22 +124,19 @@ async fn fire_and_forget(
     Ok(accepted(&item))
 }
 
-/// Variant 3: a callback off the request path (it runs on the producer's
-/// sink task when the batch completes) that only counts and logs.
+/// Variant 3: a callback off the request path that only counts and logs.
+/// It is the producer's one delivery handler (set in `service.rs`, run on
+/// the producer's sink task when the batch completes); the request only
+/// gives its record a tag, a request number for the log, so nothing is
+/// allocated per request for the callback.
 async fn callback(
     State(state): State<Arc<AppState>>,
     item: ValidItem,
 ) -> Result<Response, ApiError> {
-    let stats = state.stats.clone();
+    let tag = state.stats.next_tag();
     state
         .producer
-        .send_with_callback(record(&state, &item), move |result| match result {
-            Ok(_) => Stats::bump(&stats.callback_delivered),
-            Err(e) => {
-                Stats::bump(&stats.callback_failed);
-                tracing::warn!(error = %e, "item not published (callback)");
-            }
-        })
+        .send_tagged(record(&state, &item), tag)
         .await
         .map_err(|e| refused(&state, e))?;
     Ok(accepted(&item))

@@ -91,6 +91,17 @@ pub async fn run(
                 error = %f.error, "batch not delivered (error hook)");
         });
     }
+    {
+        // Variant 3's callback: one handler for every tagged record.
+        let stats = stats.clone();
+        producer.set_delivery_handler(move |tag, result| match result {
+            Ok(_) => Stats::bump(&stats.callback_delivered),
+            Err(e) => {
+                Stats::bump(&stats.callback_failed);
+                tracing::warn!(request = tag, error = %e, "item not published (callback)");
+            }
+        });
+    }
     let (outcome_tx, outcome_task) = outcomes::spawn(settings.outcome_capacity, stats.clone());
     let state = Arc::new(AppState {
         producer: producer.clone(),

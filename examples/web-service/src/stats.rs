@@ -26,6 +26,9 @@ pub struct Stats {
     pub hook_failed_records: AtomicU64,
     /// Requests answered 503 because the producer could not take the record.
     pub rejected_busy: AtomicU64,
+    /// The last request number handed out as a record's tag (callback
+    /// endpoint), for its log lines.
+    pub tags: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`] plus the producer's own counters.
@@ -57,6 +60,11 @@ impl Stats {
     /// Adds one to `counter`.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new request number for a record's tag.
+    pub fn next_tag(&self) -> u64 {
+        self.tags.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The counters now, with the producer's.
