@@ -14,7 +14,7 @@
 //! with `send_tagged` (the record's index as tag) to one delivery handler,
 //! the way librdkafka's delivery callback gets a per-message opaque, and
 //! `closures` gives every record a `send_with_callback` closure of its own
-//! (a boxed closure holding two `Arc`s per record). RATE (records/s, 0 = flat out) caps the send rate
+//! (a boxed closure holding one `Arc` per record). RATE (records/s, 0 = flat out) caps the send rate
 //! for a latency measurement that is not queue-dominated. 100-byte values
 //! to a fresh 6-partition topic, acks=1, linger.ms=5.
 //!
@@ -154,14 +154,16 @@ async fn run_tagged(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u
 }
 
 async fn run_closures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec<u64> {
-    let lat = Arc::new(Latencies::new(n));
-    let failed = Arc::new(AtomicU64::new(0));
+    // One shared state, one `Arc` clone per record (what a closure that
+    // reports somewhere typically captures).
+    let state = Arc::new((Latencies::new(n), AtomicU64::new(0)));
     let origin = Instant::now();
     for i in 0..n {
         pacer.pace(i as u64).await;
         let sent = origin.elapsed().as_nanos() as u64;
-        let (lat, failed) = (lat.clone(), failed.clone());
+        let state = state.clone();
         p.send_with_callback(ProducerRecord::new(topic).value(&VALUE), move |r| {
+            let (lat, failed) = &*state;
             if r.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);
             } else if let Some(slot) = lat.0.get(i) {
@@ -175,8 +177,13 @@ async fn run_closures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec
         .expect("send");
     }
     p.flush().await;
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "records failed");
-    lat.0.iter().map(|a| a.load(Ordering::Relaxed)).collect()
+    assert_eq!(state.1.load(Ordering::Relaxed), 0, "records failed");
+    state
+        .0
+        .0
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .collect()
 }
 
 /// User + system CPU time of the whole process so far, and its peak RSS in
