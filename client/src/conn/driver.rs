@@ -436,7 +436,13 @@ fn enqueue(
     match codec.start(&mut frame, pending) {
         Some(id) => {
             tracing::debug!(api, correlation_id = id, bytes = frame.len(), "request");
-            out.extend_from_slice(&frame);
+            if out.is_empty() {
+                // Nothing waiting: write from the frame itself rather than
+                // copy it (a Produce request is most of the bytes sent).
+                *out = frame;
+            } else {
+                out.extend_from_slice(&frame);
+            }
             if one_way {
                 if let Some(pending) = codec.forget(id) {
                     let _ = pending.reply.send(Ok(Bytes::new()));
