@@ -21,13 +21,14 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use super::codec::Codec;
 use super::frame::FrameError;
+use super::outbox::Outbox;
 use crate::error::Error;
 
 /// Stop taking new requests while this many bytes wait to be written.
@@ -267,7 +268,7 @@ async fn run<S>(
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut codec: Codec<Pending> = Codec::new(config.max_frame_size);
     let mut deadlines: BinaryHeap<Reverse<(Instant, i32)>> = BinaryHeap::new();
-    let mut out = BytesMut::new();
+    let mut out = Outbox::default();
     let mut needs_flush = false;
     let mut paused = false;
     let mut requests_open = true;
@@ -319,7 +320,7 @@ async fn run<S>(
             // Write pending bytes, then flush (TLS buffers records). One branch,
             // because both need the writer; `write` and `flush` are both safe
             // to cancel and resume.
-            io = write_or_flush(&mut wr, &out), if !out.is_empty() || needs_flush => match io {
+            io = write_or_flush(&mut wr, out.front()), if !out.is_empty() || needs_flush => match io {
                 Ok(Some(0)) => break Exit::Failed("socket accepted no bytes".into()),
                 Ok(Some(n)) => {
                     out.advance(n);
@@ -415,7 +416,7 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(
 fn enqueue(
     codec: &mut Codec<Pending>,
     deadlines: &mut BinaryHeap<Reverse<(Instant, i32)>>,
-    out: &mut BytesMut,
+    out: &mut Outbox,
     cmd: Command,
 ) {
     if cmd.reply.is_closed() {
@@ -436,13 +437,7 @@ fn enqueue(
     match codec.start(&mut frame, pending) {
         Some(id) => {
             tracing::debug!(api, correlation_id = id, bytes = frame.len(), "request");
-            if out.is_empty() {
-                // Nothing waiting: write from the frame itself rather than
-                // copy it (a Produce request is most of the bytes sent).
-                *out = frame;
-            } else {
-                out.extend_from_slice(&frame);
-            }
+            out.push(frame);
             if one_way {
                 if let Some(pending) = codec.forget(id) {
                     let _ = pending.reply.send(Ok(Bytes::new()));

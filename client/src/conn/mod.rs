@@ -14,6 +14,7 @@ mod connection;
 mod driver;
 mod frame;
 mod handshake;
+mod outbox;
 mod pool;
 pub(crate) mod sasl;
 #[cfg(feature = "tls")]
