@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use klamm_protocol::compression::Compression;
 use klamm_protocol::records::{FinishedBatch, Header, RecordBatchBuilder, RecordsError};
 
@@ -56,6 +56,15 @@ struct ReportSlot {
 /// batch of small records holds about this many, so the vector rarely
 /// grows while it fills.
 const FIRST_REPORT_SLOTS: usize = 128;
+
+/// Where a new batch's records go.
+#[derive(Debug)]
+pub(crate) enum BatchBuffer {
+    /// A new buffer with this capacity.
+    Fresh(usize),
+    /// The buffer of a completed batch.
+    Reused(BytesMut),
+}
 
 /// A batch for one partition.
 pub(crate) struct ProducerBatch {
@@ -107,16 +116,20 @@ impl ProducerBatch {
         partition: i32,
         compression: Compression,
         level: Option<i32>,
-        capacity: usize,
+        buffer: BatchBuffer,
         now: Instant,
     ) -> Self {
+        let builder = match buffer {
+            BatchBuffer::Fresh(capacity) => {
+                RecordBatchBuilder::with_capacity(compression, capacity)
+            }
+            BatchBuffer::Reused(buf) => RecordBatchBuilder::with_buffer(compression, buf),
+        };
         ProducerBatch {
             id,
             topic,
             partition,
-            body: Body::Open(
-                RecordBatchBuilder::with_capacity(compression, capacity).compression_level(level),
-            ),
+            body: Body::Open(builder.compression_level(level)),
             records: 0,
             accounted: 0,
             created: now,
@@ -232,6 +245,22 @@ impl ProducerBatch {
         }
     }
 
+    /// The batch's buffer, for another batch, once it is completed and
+    /// nothing else holds its bytes (the request that carried them is
+    /// gone). `None` otherwise, or if it was never built.
+    pub(crate) fn take_buffer(&mut self) -> Option<BytesMut> {
+        if !self.finished {
+            return None;
+        }
+        match std::mem::replace(&mut self.body, Body::Taken) {
+            Body::Built(f) => f.into_bytes().try_into_mut().ok(),
+            other => {
+                self.body = other;
+                None
+            }
+        }
+    }
+
     /// Completes every record of the batch, once; later calls do nothing.
     /// Runs the callbacks here, on the caller's task.
     pub(crate) fn finish(&mut self, outcome: Result<BatchAck, ProduceError>) {
@@ -267,7 +296,15 @@ mod tests {
     use std::sync::Mutex;
 
     fn batch(c: Compression) -> ProducerBatch {
-        ProducerBatch::new(1, "t".into(), 2, c, None, 1024, Instant::now())
+        ProducerBatch::new(
+            1,
+            "t".into(),
+            2,
+            c,
+            None,
+            BatchBuffer::Fresh(1024),
+            Instant::now(),
+        )
     }
 
     #[test]

@@ -78,6 +78,18 @@ impl RecordBatchBuilder {
         }
     }
 
+    /// An empty builder writing into `buf` (cleared first), e.g. the buffer
+    /// of an earlier batch taken back with `Bytes::try_into_mut`: a
+    /// producer that reuses its buffers does not fault fresh pages in for
+    /// every batch.
+    pub fn with_buffer(compression: Compression, mut buf: BytesMut) -> Self {
+        buf.clear();
+        let mut b = Self::with_capacity(compression, 0);
+        buf.resize(HEADER_LEN, 0);
+        b.buf = buf;
+        b
+    }
+
     /// Sets the codec's compression level (`None` = the codec's default).
     pub fn compression_level(mut self, level: Option<i32>) -> Self {
         self.level = level;

@@ -137,6 +137,24 @@ fn would_fit_respects_the_limit_but_accepts_a_first_oversized_record() {
 }
 
 #[test]
+fn a_reused_buffer_builds_the_same_batch() {
+    let mut first = RecordBatchBuilder::new(Compression::None);
+    first.append(T0, Some(b"k"), Some(&[7; 300]), &[]).unwrap();
+    let old = first.build().unwrap().into_bytes();
+    let buf = old.try_into_mut().expect("unique");
+    let cap = buf.capacity();
+    let mut reused = RecordBatchBuilder::with_buffer(Compression::None, buf);
+    let mut fresh = RecordBatchBuilder::new(Compression::None);
+    for b in [&mut reused, &mut fresh] {
+        assert_eq!(b.estimated_size(), HEADER_LEN);
+        b.append(T0 + 1, None, Some(b"v"), &[]).unwrap();
+    }
+    let reused = reused.build().unwrap();
+    assert_eq!(reused.bytes(), fresh.build().unwrap().bytes());
+    assert!(reused.into_bytes().try_into_mut().unwrap().capacity() >= cap);
+}
+
+#[test]
 fn append_within_decides_like_would_fit_and_leaves_a_refused_batch_alone() {
     let mut b = RecordBatchBuilder::new(Compression::None);
     // An empty batch takes a record bigger than the limit.
