@@ -22,6 +22,13 @@
 //!         }
 //!     })
 //!     .await?;
+//! // One handler for every tagged record: nothing allocated per record.
+//! producer.set_delivery_handler(|tag, r| {
+//!     if let Err(e) = r {
+//!         eprintln!("record {tag} lost: {e}");
+//!     }
+//! });
+//! producer.send_tagged(ProducerRecord::new("events").value("z"), 42).await?;
 //! // Fire-and-forget: drop the future; failures reach the error hook.
 //! producer.set_error_hook(|f| eprintln!("{} records to {}/{} failed: {}", f.records, f.topic, f.partition, f.error));
 //! drop(producer.send(ProducerRecord::new("events").value("y")).await?);
