@@ -35,6 +35,7 @@ use klamm_protocol::generated::{
 use klamm_protocol::{ErrorCode, StrBytes};
 use tokio::sync::Notify;
 
+use super::accumulator::Accumulator;
 use super::batch::{ProducerBatch, ProducerStamp};
 use super::config::Acks;
 use super::delivery::BatchAck;
@@ -438,9 +439,19 @@ fn succeed(shared: &Arc<Shared>, mut b: ProducerBatch, ack: BatchAck) {
     Metrics::add(&m.bytes_sent, b.size() as u64);
     Metrics::add(&m.batches_sent, 1);
     b.finish(Ok(ack));
+    settled(shared, &mut b, Accumulator::acked);
+}
+
+/// After `b` finished: `account` it in the accumulator (acked or failed),
+/// then wake senders waiting for memory if enough is free, and flushes.
+fn settled(
+    shared: &Shared,
+    b: &mut ProducerBatch,
+    account: fn(&mut Accumulator, &mut ProducerBatch),
+) {
     let memory = {
         let mut acc = shared.acc();
-        acc.acked(&mut b);
+        account(&mut acc, b);
         acc.memory_wanted()
     };
     if memory {
@@ -463,15 +474,7 @@ pub(crate) fn fail(shared: &Arc<Shared>, mut b: ProducerBatch, error: ProduceErr
         error: error.clone(),
     });
     b.finish(Err(error));
-    let memory = {
-        let mut acc = shared.acc();
-        acc.failed(&mut b);
-        acc.memory_wanted()
-    };
-    if memory {
-        shared.memory.notify_waiters();
-    }
-    shared.completed.notify_waiters();
+    settled(shared, &mut b, Accumulator::failed);
 }
 
 /// Asks for an epoch bump if `b` was sent with a sequence under the current

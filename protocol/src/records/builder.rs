@@ -203,7 +203,7 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<i32, RecordsError> {
-        self.append_limited(usize::MAX, timestamp, key, value, headers)?
+        self.append_within(usize::MAX, timestamp, key, value, headers)?
             .ok_or(RecordsError::TooManyRecords)
     }
 
@@ -214,18 +214,6 @@ impl RecordBatchBuilder {
     /// producer's per-record path.
     #[inline]
     pub fn append_within(
-        &mut self,
-        max_bytes: usize,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-    ) -> Result<Option<i32>, RecordsError> {
-        self.append_limited(max_bytes, timestamp, key, value, headers)
-    }
-
-    #[inline]
-    fn append_limited(
         &mut self,
         max_bytes: usize,
         timestamp: i64,
