@@ -1,7 +1,7 @@
 //! The admin client: topics, configs, consumer groups, offsets, records,
 //! cluster, ACLs and SCRAM users, on the shared [`Client`] core.
 //!
-//! Every operation goes through one path ([`call`]):
+//! Every operation goes through one path (`call.rs`):
 //!
 //! ```text
 //! keys ──route──▶ Target per key (controller / coordinator / leader / any)
