@@ -66,6 +66,14 @@ pub(crate) enum AppendError {
     Rejected(Box<ProduceError>),
 }
 
+/// How early a linger end may be taken. The sink's timer (tokio's, of
+/// millisecond granularity) fires at the first tick at or after the time it
+/// is set to, up to a millisecond late; it is set this much before a linger
+/// end, so a batch leaves within half a millisecond either side of
+/// `linger.ms` rather than up to a millisecond after it (which with
+/// `linger.ms=1` was a 1-2 ms linger).
+pub(crate) const TIMER_SLACK: Duration = Duration::from_micros(500);
+
 /// The buffer of a partition's first batch (later ones follow the size
 /// of the previous one).
 const FIRST_BATCH_CAPACITY: usize = 16 * 1024;
@@ -724,7 +732,10 @@ impl Accumulator {
             // waits anyway (tiny batches under load with a short linger).
             if let Some(open) = &q.open {
                 let full = open.size() >= batch_size;
-                let due = force || now.saturating_duration_since(open.created) >= linger;
+                // Up to TIMER_SLACK early: the sink's timer is set that much
+                // before the linger end (see there).
+                let due =
+                    force || now.saturating_duration_since(open.created) + TIMER_SLACK >= linger;
                 let goes_now = q.ready.is_empty()
                     && !slot_busy(q, max_in_flight, idempotent)
                     && (out.is_empty() || total + open.size() <= max_bytes);

@@ -936,3 +936,20 @@ fn a_completed_batchs_buffer_serves_a_later_batch() {
     parsed.verify_crc().unwrap();
     assert_eq!(parsed.header().record_count, 20);
 }
+
+#[test]
+fn a_linger_end_is_taken_up_to_the_timer_slack_early() {
+    let t0 = Instant::now();
+    let mut a = acc(config());
+    send(
+        &mut a,
+        t0,
+        ProducerRecord::new("t").partition(0).value(b"x"),
+    );
+    let linger = config().linger;
+    let before_slack = t0 + linger - TIMER_SLACK - Duration::from_micros(100);
+    assert!(a.drain(before_slack, 1, 1_000).is_empty());
+    // The sink's timer is set TIMER_SLACK early and may fire then.
+    let within_slack = t0 + linger - TIMER_SLACK + Duration::from_micros(100);
+    assert_eq!(a.drain(within_slack, 1, 1_000).len(), 1);
+}

@@ -35,7 +35,7 @@ use klamm_protocol::generated::{
 use klamm_protocol::{ErrorCode, StrBytes};
 use tokio::sync::Notify;
 
-use super::accumulator::Accumulator;
+use super::accumulator::{Accumulator, TIMER_SLACK};
 use super::batch::{ProducerBatch, ProducerStamp};
 use super::config::Acks;
 use super::delivery::BatchAck;
@@ -79,6 +79,8 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
     // The deadline the timer is set to; `None` after it fired (a fired
     // timer stays ready until reset, even for "no deadline").
     let mut armed: Option<Option<Instant>> = Some(None);
+    // The deadline the timer last fired before (see TIMER_SLACK).
+    let mut fired_early_for: Option<Instant> = None;
     loop {
         Metrics::add(&shared.metrics.sender_wakeups, 1);
         let meta = shared.client.metadata();
@@ -146,11 +148,20 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
         }
         if armed != Some(deadline) {
             armed = Some(deadline);
-            sleep.as_mut().reset(
-                deadline
-                    .map(tokio::time::Instant::from_std)
-                    .unwrap_or_else(far),
-            );
+            // Set TIMER_SLACK early (the timer fires up to a tick late),
+            // except when it just fired early for this same deadline and
+            // nothing was due yet (a backoff or delivery timeout, which
+            // are taken exactly): then at the deadline itself, so the sink
+            // does not wake again and again before it.
+            let at = match deadline {
+                Some(d) if fired_early_for != Some(d) => {
+                    Some(d.checked_sub(TIMER_SLACK).unwrap_or(d))
+                }
+                other => other,
+            };
+            sleep
+                .as_mut()
+                .reset(at.map(tokio::time::Instant::from_std).unwrap_or_else(far));
         }
         tokio::select! {
             done = inflight.next(), if !inflight.is_empty() => {
@@ -163,6 +174,7 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             _ = notify.notified() => {}
             _ = &mut sleep => {
                 // Fired: re-arm at the next pass whatever it computes.
+                fired_early_for = armed.flatten().filter(|&d| d > Instant::now());
                 armed = None;
             }
         }
