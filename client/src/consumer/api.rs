@@ -893,18 +893,7 @@ impl Consumer {
     /// Every assigned partition's position, for a commit.
     fn positions(&mut self) -> Vec<CommitEntry> {
         self.sync_current();
-        let state = self.shared.lock();
-        state
-            .cursors
-            .iter()
-            .filter_map(|(tp, c)| {
-                Some(CommitEntry {
-                    tp: tp.clone(),
-                    offset: c.position?,
-                    leader_epoch: c.position_epoch,
-                })
-            })
-            .collect()
+        self.shared.lock().positions()
     }
 
     fn queue_commit(&mut self, entries: Vec<CommitEntry>) -> PendingCommit {

@@ -139,20 +139,6 @@ pub(crate) fn commit_failed(code: ErrorCode, who: &CommitIdentity) -> Option<Err
     Some(Error::CommitFailed { code, advice })
 }
 
-/// Whether a commit error says something membership must act on (rejoin,
-/// find the coordinator, stop).
-pub(crate) fn is_membership_code(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::UnknownMemberId
-            | ErrorCode::IllegalGeneration
-            | ErrorCode::RebalanceInProgress
-            | ErrorCode::FencedInstanceId
-            | ErrorCode::NotCoordinator
-            | ErrorCode::CoordinatorNotAvailable
-    )
-}
-
 /// Commits `entries` for `who`.
 pub(crate) async fn commit(
     client: &Client,

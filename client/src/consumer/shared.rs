@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 
-use super::commit::{CommitEntry, CommitIdentity, is_membership_code};
+use super::commit::{CommitEntry, CommitIdentity};
 use super::config::ConsumerConfig;
 use super::group_task::GroupCommand;
 use super::message::Message;
@@ -15,6 +15,7 @@ use super::state::FetchState;
 use crate::client::Client;
 use crate::error::Error;
 use crate::group::TopicPartition;
+use crate::group::is_group_error;
 
 /// Shared by the consumer and its tasks.
 #[derive(Debug)]
@@ -83,17 +84,7 @@ impl Shared {
     pub(crate) fn handed_positions(&self) -> Vec<CommitEntry> {
         let mut state = self.lock();
         self.handed.fold_into(&mut state);
-        state
-            .cursors
-            .iter()
-            .filter_map(|(tp, c)| {
-                Some(CommitEntry {
-                    tp: tp.clone(),
-                    offset: c.position?,
-                    leader_epoch: c.position_epoch,
-                })
-            })
-            .collect()
+        state.positions()
     }
 
     /// Removes partitions from the assignment and returns their positions
@@ -120,7 +111,7 @@ impl Shared {
     /// Tells the group task about a commit made as `who` that failed with
     /// an error membership must act on (rejoin, find the coordinator).
     pub(crate) fn report_commit_error(&self, error: &Error, who: &CommitIdentity) {
-        let Some(code) = error.code().filter(|c| is_membership_code(*c)) else {
+        let Some(code) = error.code().filter(|c| is_group_error(*c)) else {
             return;
         };
         if who.generation_id < 0 {

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
+use super::commit::CommitEntry;
 use super::config::OffsetReset;
 use crate::group::TopicPartition;
 
@@ -194,6 +195,21 @@ pub(crate) struct FetchState {
 }
 
 impl FetchState {
+    /// Every assigned partition's position, as commit entries (partitions
+    /// without a position yet are left out).
+    pub(crate) fn positions(&self) -> Vec<CommitEntry> {
+        self.cursors
+            .iter()
+            .filter_map(|(tp, c)| {
+                Some(CommitEntry {
+                    tp: tp.clone(),
+                    offset: c.position?,
+                    leader_epoch: c.position_epoch,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn new(max_buffered_bytes: usize) -> Self {
         Self {
             cursors: BTreeMap::new(),

@@ -22,6 +22,7 @@ pub(crate) use driver::{Timeouts, send as send_membership_request, sleep_until};
 pub use event::{CommittedOffset, GroupEvent, GroupFailure, LostReason, RevokeReason};
 pub use membership::{Generation, MemberState, Membership};
 pub(crate) use offset_fetch_rows::offset_fetch_rows;
+pub(crate) use offsets::is_group_error;
 pub use offsets::{CommitOutcome, Offsets, PendingCommit, Position, commit_group_error};
 pub use topic_partition::TopicPartition;
 pub use transmit::{

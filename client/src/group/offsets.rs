@@ -72,7 +72,10 @@ pub struct CommitOutcome {
     pub group_error: Option<ErrorCode>,
 }
 
-fn is_group_error(code: ErrorCode) -> bool {
+/// Whether a commit error is one membership must act on (rejoin, find the
+/// coordinator, stop): [`Membership::handle_commit_error`](super::Membership::handle_commit_error)
+/// takes these, whichever path committed.
+pub(crate) fn is_group_error(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::UnknownMemberId
