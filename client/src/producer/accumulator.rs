@@ -66,13 +66,21 @@ pub(crate) enum AppendError {
     Rejected(Box<ProduceError>),
 }
 
-/// How early a linger end may be taken. The sink's timer (tokio's, of
-/// millisecond granularity) fires at the first tick at or after the time it
-/// is set to, up to a millisecond late; it is set this much before a linger
-/// end, so a batch leaves within half a millisecond either side of
-/// `linger.ms` rather than up to a millisecond after it (which with
-/// `linger.ms=1` was a 1-2 ms linger).
+/// How early any deadline of the sink counts as reached (a linger end, a
+/// retry backoff's end, a delivery timeout, a throttle's end). The sink's
+/// timer (tokio's, of millisecond granularity) fires at the first tick at
+/// or after the time it is set to, up to a millisecond late; it is set
+/// this much before the deadline, so a batch leaves within half a
+/// millisecond either side of `linger.ms` rather than up to a millisecond
+/// after it (which with `linger.ms=1` was a 1-2 ms linger). Every deadline
+/// takes the same slack, so a timer that fires early always finds its
+/// deadline reached (no second wake-up before it).
 pub(crate) const TIMER_SLACK: Duration = Duration::from_micros(500);
+
+/// Whether `at` counts as reached at `now` (see [`TIMER_SLACK`]).
+pub(crate) fn reached(now: Instant, at: Instant) -> bool {
+    now + TIMER_SLACK >= at
+}
 
 /// The buffer of a partition's first batch (later ones follow the size
 /// of the previous one).
@@ -732,10 +740,7 @@ impl Accumulator {
             // waits anyway (tiny batches under load with a short linger).
             if let Some(open) = &q.open {
                 let full = open.size() >= batch_size;
-                // Up to TIMER_SLACK early: the sink's timer is set that much
-                // before the linger end (see there).
-                let due =
-                    force || now.saturating_duration_since(open.created) + TIMER_SLACK >= linger;
+                let due = force || reached(now, open.created + linger);
                 let goes_now = q.ready.is_empty()
                     && !slot_busy(q, max_in_flight, idempotent)
                     && (out.is_empty() || total + open.size() <= max_bytes);
@@ -753,7 +758,7 @@ impl Accumulator {
             let Some(head) = q.ready.front() else {
                 continue;
             };
-            if head.retry_at.is_some_and(|at| at > now)
+            if head.retry_at.is_some_and(|at| !reached(now, at))
                 || slot_busy(q, max_in_flight, idempotent)
                 || (head.attempts > 0 && q.in_flight > 0)
                 || (!out.is_empty() && total + head.size() > max_bytes)
@@ -789,7 +794,7 @@ impl Accumulator {
     /// flight; the caller fails them.
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<ProducerBatch> {
         let timeout = self.config.delivery_timeout;
-        let expired = |b: &ProducerBatch| now.saturating_duration_since(b.created) >= timeout;
+        let expired = |b: &ProducerBatch| reached(now, b.created + timeout);
         let mut out = Vec::new();
         let mut gaps = Vec::new();
         for q in self

@@ -35,7 +35,7 @@ use klamm_protocol::generated::{
 use klamm_protocol::{ErrorCode, StrBytes};
 use tokio::sync::Notify;
 
-use super::accumulator::{Accumulator, TIMER_SLACK};
+use super::accumulator::{Accumulator, TIMER_SLACK, reached};
 use super::batch::{ProducerBatch, ProducerStamp};
 use super::config::Acks;
 use super::delivery::BatchAck;
@@ -79,8 +79,6 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
     // The deadline the timer is set to; `None` after it fired (a fired
     // timer stays ready until reset, even for "no deadline").
     let mut armed: Option<Option<Instant>> = Some(None);
-    // The deadline the timer last fired before (see TIMER_SLACK).
-    let mut fired_early_for: Option<Instant> = None;
     loop {
         Metrics::add(&shared.metrics.sender_wakeups, 1);
         let meta = shared.client.metadata();
@@ -92,7 +90,7 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             ensure_producer_id(&shared).await;
         }
         let now = Instant::now();
-        let throttle = throttled_until.filter(|&t| t > now);
+        let throttle = throttled_until.filter(|&t| !reached(now, t));
         if throttle.is_none() {
             throttled_until = None;
         }
@@ -148,17 +146,9 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
         }
         if armed != Some(deadline) {
             armed = Some(deadline);
-            // Set TIMER_SLACK early (the timer fires up to a tick late),
-            // except when it just fired early for this same deadline and
-            // nothing was due yet (a backoff or delivery timeout, which
-            // are taken exactly): then at the deadline itself, so the sink
-            // does not wake again and again before it.
-            let at = match deadline {
-                Some(d) if fired_early_for != Some(d) => {
-                    Some(d.checked_sub(TIMER_SLACK).unwrap_or(d))
-                }
-                other => other,
-            };
+            // TIMER_SLACK early: the timer fires up to a tick late, and
+            // every deadline counts as reached that early.
+            let at = deadline.map(|d| d.checked_sub(TIMER_SLACK).unwrap_or(d));
             sleep
                 .as_mut()
                 .reset(at.map(tokio::time::Instant::from_std).unwrap_or_else(far));
@@ -174,7 +164,6 @@ pub(crate) async fn run(shared: Arc<Shared>, broker: i32, notify: Arc<Notify>) {
             _ = notify.notified() => {}
             _ = &mut sleep => {
                 // Fired: re-arm at the next pass whatever it computes.
-                fired_early_for = armed.flatten().filter(|&d| d > Instant::now());
                 armed = None;
             }
         }
