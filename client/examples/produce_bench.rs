@@ -31,6 +31,10 @@ use futures_util::FutureExt;
 use klamm::admin::{Admin, NewTopic};
 use klamm::producer::{Producer, ProducerRecord};
 
+#[path = "support/process_stats.rs"]
+mod process_stats;
+use process_stats::{percentile_ms, process_usage};
+
 const VALUE: [u8; 100] = [b'x'; 100];
 const WINDOW: usize = 50_000;
 
@@ -184,35 +188,6 @@ async fn run_closures(p: &Producer, topic: &str, n: usize, pacer: &Pacer) -> Vec
         .iter()
         .map(|a| a.load(Ordering::Relaxed))
         .collect()
-}
-
-/// User + system CPU time of the whole process so far, and its peak RSS in
-/// MiB, from /proc (clock ticks are 1/100 s on Linux).
-fn process_usage() -> (Duration, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 10);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0);
-    (cpu, rss)
-}
-
-fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0) as f64 / 1e6
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,10 @@ use klamm::producer::{Producer, ProducerRecord};
 use klamm_tests::{broker, peer, unique_topic};
 use serde_json::json;
 
+#[path = "../../client/examples/support/process_stats.rs"]
+mod process_stats;
+use process_stats::{percentile_ms, process_usage};
+
 const VALUE: [u8; 100] = [b'x'; 100];
 
 fn topic() -> String {
@@ -55,7 +59,7 @@ async fn run_futures(p: &Producer, topic: &str, n: usize, latencies: bool) -> Ve
             if let Some((sent, d)) = window.pop_front() {
                 d.await.expect("delivered");
                 if latencies {
-                    lat.push(sent.elapsed().as_micros() as u64);
+                    lat.push(sent.elapsed().as_nanos() as u64);
                 }
             }
         }
@@ -63,7 +67,7 @@ async fn run_futures(p: &Producer, topic: &str, n: usize, latencies: bool) -> Ve
     for (sent, d) in window {
         d.await.expect("delivered");
         if latencies {
-            lat.push(sent.elapsed().as_micros() as u64);
+            lat.push(sent.elapsed().as_nanos() as u64);
         }
     }
     lat
@@ -85,7 +89,7 @@ async fn run_callbacks(p: &Producer, topic: &str, n: usize, latencies: bool) -> 
             if r.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);
             } else if latencies {
-                lat.lock().unwrap().push(sent.elapsed().as_micros() as u64);
+                lat.lock().unwrap().push(sent.elapsed().as_nanos() as u64);
             }
         })
         .await
@@ -138,39 +142,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// CPU time of this process (user + system), from /proc (Linux clock ticks
-/// are 1/100 s).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // After the command name: state is field 0, utime 11, stime 12.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-/// Peak resident set size of this process so far, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0) as f64 / 1000.0
-}
-
 /// One 1,000,000-record run per setting, with the figures the issue asks for.
 fn million_report() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,13 +160,13 @@ fn million_report() {
                     .expect("send")
                     .await
                     .expect("delivered");
-                let cpu0 = cpu_time();
+                let cpu0 = process_usage().0;
                 let start = Instant::now();
                 let lat = match style {
                     "futures" => run_futures(&p, &t, N, true).await,
                     _ => run_callbacks(&p, &t, N, true).await,
                 };
-                let out = (start.elapsed(), cpu_time() - cpu0, lat);
+                let out = (start.elapsed(), process_usage().0 - cpu0, lat);
                 p.close(Duration::from_secs(30)).await;
                 out
             });
@@ -204,9 +175,9 @@ fn million_report() {
                 "klamm {style:9} {codec:4}: {:>9.0} records/s, {:.2} CPU s per million, peak RSS {:.0} MiB (process), p50 {:.1} ms, p99 {:.1} ms",
                 N as f64 / elapsed.as_secs_f64(),
                 cpu.as_secs_f64() * 1e6 / N as f64,
-                peak_rss_mib(),
-                percentile(&lat, 0.50),
-                percentile(&lat, 0.99),
+                process_usage().1,
+                percentile_ms(&lat, 0.50),
+                percentile_ms(&lat, 0.99),
             );
         }
     }

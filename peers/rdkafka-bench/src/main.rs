@@ -28,6 +28,11 @@ use rdkafka::producer::{
     Producer, ProducerContext,
 };
 
+
+#[path = "../../../client/examples/support/process_stats.rs"]
+mod process_stats;
+use process_stats::{percentile_ms, process_usage};
+
 const VALUE: [u8; 100] = [b'x'; 100];
 const WINDOW: usize = 50_000;
 
@@ -218,35 +223,6 @@ fn futures_now<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
     }
-}
-
-/// User + system CPU time of the whole process so far, and its peak RSS in
-/// MiB, from /proc (clock ticks are 1/100 s on Linux).
-fn process_usage() -> (Duration, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let cpu = Duration::from_millis((ticks(11) + ticks(12)) * 10);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0);
-    (cpu, rss)
-}
-
-fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0) as f64 / 1e6
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
